@@ -1,0 +1,1 @@
+"""retok: tokenizer transfer for pretrained language models."""
