@@ -1,0 +1,71 @@
+"""A small name -> object registry with "did you mean" errors and lazy entries.
+
+Strings are looked up once, at the edge (CLI, ``transplant(method="fvt")``); inside the library
+the objects themselves are passed around.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from .errors import RetokError
+
+T = TypeVar("T")
+
+
+def did_you_mean(name: str, valid: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest valid name, or an empty string."""
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class Registry(Generic[T]):
+    """Maps lowercase names to objects; ``register_lazy`` defers an import until first use."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
+
+    def add(self, name: str, obj: T) -> T:
+        if name in self._entries or name in self._lazy:
+            raise ValueError(f"{self.kind} {name!r} is already registered; pick another name")
+        if name != name.lower():
+            raise ValueError(f"{self.kind} names are lowercase; got {name!r}")
+        self._entries[name] = obj
+        return obj
+
+    def register_lazy(self, name: str, target: str) -> None:
+        """Register ``name`` as ``"module:attr"``; the module is imported (and registers itself) on first ``get``."""
+        if name in self._entries or name in self._lazy:
+            raise ValueError(f"{self.kind} {name!r} is already registered; pick another name")
+        self._lazy[name] = target
+
+    def get(self, name: str) -> T:
+        if name not in self._entries and name in self._lazy:
+            module, _, _attr = self._lazy.pop(name).partition(":")
+            importlib.import_module(module)
+        if name not in self._entries:
+            valid = self.names()
+            raise RetokError(
+                f"unknown {self.kind} {name!r}.{did_you_mean(name, valid)} Available: {', '.join(valid)}"
+            )
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return sorted({*self._entries, *self._lazy})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries or name in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def decorator(self, name: str) -> Callable[[T], T]:
+        def wrap(obj: T) -> T:
+            return self.add(name, obj)
+
+        return wrap

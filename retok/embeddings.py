@@ -1,0 +1,103 @@
+"""TokenEmbeddings: a tokenizer with its input and output embedding matrices.
+
+This is the only module that reads or writes a language model's embedding modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .errors import RetokError
+
+
+def _is_tied(model: PreTrainedModel) -> bool:
+    out = model.get_output_embeddings()
+    if out is None:
+        return True
+    return out.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
+@dataclass(frozen=True)
+class TokenEmbeddings:
+    """A tokenizer together with its embedding matrices.
+
+    input:  E_in  (V, d), row ``i`` embeds token id ``i``
+    output: E_out (V, d), the LM head rows, or ``None`` when the head is tied to ``input``
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    input: torch.Tensor
+    output: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.input.ndim != 2:
+            raise RetokError(f"input embeddings must be a (V, d) matrix; got shape {tuple(self.input.shape)}")
+        if self.output is not None and self.output.shape != self.input.shape:
+            raise RetokError(
+                f"output embeddings {tuple(self.output.shape)} and input embeddings {tuple(self.input.shape)} differ in shape"
+            )
+
+    @property
+    def tied(self) -> bool:
+        return self.output is None
+
+    @property
+    def dim(self) -> int:
+        return self.input.shape[1]
+
+    @classmethod
+    def from_model(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> TokenEmbeddings:
+        """Copy the embedding matrices of ``model``, checking that ``tokenizer`` belongs to it."""
+        emb = model.get_input_embeddings()
+        if emb is None or not hasattr(emb, "weight"):
+            raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
+        rows = emb.weight.shape[0]
+        vocab = tokenizer.get_vocab()
+        needed = max(vocab.values()) + 1 if vocab else 0
+        if needed > rows:
+            raise RetokError(
+                f"the old tokenizer has ids up to {needed - 1} but the model's embedding matrix has only {rows} rows: "
+                "this tokenizer does not belong to this model. Pass the tokenizer the model was trained with "
+                "(old_tokenizer= / --old-tokenizer)"
+            )
+        head = model.get_output_embeddings()
+        if head is not None and getattr(head, "bias", None) is not None:
+            raise RetokError(f"{type(model).__name__} has an LM head with a bias; retok does not support that yet")
+        e_in = emb.weight.detach().float().clone()
+        e_out = None if _is_tied(model) else head.weight.detach().float().clone()
+        return cls(tokenizer, e_in, e_out)
+
+    def apply_to(self, model: PreTrainedModel) -> PreTrainedModel:
+        """Write these matrices into ``model`` in place: resize, copy rows, keep tied heads tied.
+
+        Sets ``config.vocab_size`` to the new row count. The special-token ids in the config are
+        the caller's business (see :func:`retok.transplant.transplant`).
+        """
+        tied = _is_tied(model)
+        if tied != self.tied:
+            raise RetokError(
+                f"these embeddings are {'tied' if self.tied else 'untied'} but the model's LM head is "
+                f"{'tied' if tied else 'untied'}; build them from a model with the same head layout"
+            )
+        rows, dim = self.input.shape
+        if dim != model.get_input_embeddings().weight.shape[1]:
+            raise RetokError(
+                f"embedding width {dim} does not match the model's hidden size {model.get_input_embeddings().weight.shape[1]}"
+            )
+        # mean_resizing=False: every row is overwritten below, so HF's covariance-based init is wasted work.
+        model.resize_token_embeddings(rows, mean_resizing=False)
+        with torch.no_grad():
+            weight = model.get_input_embeddings().weight
+            weight.copy_(self.input.to(weight.dtype))
+            if self.output is not None:
+                head = model.get_output_embeddings().weight
+                head.copy_(self.output.to(head.dtype))
+        if tied:
+            model.tie_weights()
+        model.config.vocab_size = rows
+        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        text_config.vocab_size = rows
+        return model

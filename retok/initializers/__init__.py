@@ -1,0 +1,29 @@
+"""The initializer registry. Importing this package registers every built-in method.
+
+Adding a method: one new file that calls ``@register_initializer`` and one import line here.
+"""
+
+from . import fvt, gaussian, mean  # noqa: F401  (registers the methods)
+from .base import (
+    INITIALIZERS,
+    InitConfig,
+    InitReport,
+    InitResult,
+    MethodSpec,
+    NewRows,
+    init_embeddings,
+    make_config,
+    register_initializer,
+)
+
+__all__ = [
+    "INITIALIZERS",
+    "InitConfig",
+    "InitReport",
+    "InitResult",
+    "MethodSpec",
+    "NewRows",
+    "init_embeddings",
+    "make_config",
+    "register_initializer",
+]

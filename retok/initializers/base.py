@@ -1,0 +1,241 @@
+"""The initializer contract: a config dataclass, a pure function, a registration line.
+
+A method computes rows only for the tokens it must estimate (``alignment.new``). Everything
+else is shared and enforced here, so every method behaves the same on it:
+
+* rows of canonically matching tokens are copied from the source (input and output);
+* special tokens are copied by role or string; a special token with no source counterpart gets
+  the mean of the source embeddings (never a method's guess);
+* ids the tokenizer does not use get the mean as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import torch
+
+from .._registry import Registry, did_you_mean
+from ..embeddings import TokenEmbeddings
+from ..errors import RetokError
+from ..vocab import VocabAlignment
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitConfig:
+    """Options shared by every method. Subclasses add their own fields with ``metadata={"help": ...}``."""
+
+    method: ClassVar[str] = ""
+    seed: int = field(default=0, metadata={"help": "seed of the local random generator (same seed, same matrix)"})
+
+    def options(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "options": self.options()}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> InitConfig:
+        """Rebuild a config from :meth:`to_dict` output; dispatches on ``data["method"]``."""
+        return make_config(data["method"], **data.get("options", {}))
+
+    @classmethod
+    def fields_help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+C = TypeVar("C", bound=InitConfig)
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """What a method returns for the ids in ``alignment.new``, in that order.
+
+    input:  (N, d) rows for the input embeddings
+    output: (N, d) rows for an untied LM head, or None when the source head is tied
+    provenance: a label per row (e.g. "fvt", "fallback-mean"); counted in the report
+    """
+
+    input: torch.Tensor
+    output: torch.Tensor | None
+    provenance: list[str]
+
+
+@dataclass(frozen=True)
+class MethodSpec(Generic[C]):
+    name: str
+    fn: Callable[[TokenEmbeddings, VocabAlignment, C], NewRows]
+    config_cls: type[C]
+    pretty_name: str
+    paper: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """How each target row was made: counts per label, plus the alignment counts."""
+
+    method: str
+    counts: dict[str, int]
+    alignment: dict[str, int]
+    new_token_ids: list[int] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "counts": self.counts, "alignment": self.alignment}
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+        return f"{self.method}: {parts}"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    embeddings: TokenEmbeddings
+    report: InitReport
+
+
+INITIALIZERS: Registry[MethodSpec] = Registry("initializer")
+
+
+def register_initializer(name: str, *, config: type[C], pretty_name: str, paper: str) -> Callable:
+    """Decorator: register ``fn(source, alignment, config) -> NewRows`` under ``name``."""
+    if not (isinstance(config, type) and issubclass(config, InitConfig)):
+        raise TypeError(f"config for initializer {name!r} must be an InitConfig subclass, got {config!r}")
+
+    def wrap(fn: Callable[[TokenEmbeddings, VocabAlignment, C], NewRows]) -> Callable:
+        config.method = name
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary))
+        return fn
+
+    return wrap
+
+
+def _coerce(value: Any, annotation: Any, name: str, cls: type) -> Any:
+    """Convert CLI strings to the field's type; leave other values alone."""
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise RetokError(f"{cls.__name__}.{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+        return value
+    for typ in (annotation, *typing.get_args(annotation)):
+        if typ is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise RetokError(f"{cls.__name__}.{name} must be true or false; got {value!r}")
+        if typ in (int, float):
+            try:
+                return typ(value)
+            except ValueError:
+                raise RetokError(f"{cls.__name__}.{name} must be a {typ.__name__}; got {value!r}") from None
+    return value
+
+
+def make_config(method: str, **options: Any) -> InitConfig:
+    """``make_config("fvt", seed=1)`` -> ``FVTConfig(seed=1)``, with did-you-mean errors."""
+    spec = INITIALIZERS.get(method)
+    cls = spec.config_cls
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for key in options:
+        if key not in valid:
+            raise RetokError(
+                f"{cls.__name__} got unknown option {key!r}.{did_you_mean(key, valid)} Valid: {', '.join(valid)}"
+            )
+    return cls(**{k: _coerce(v, hints[k], k, cls) for k, v in options.items()})
+
+
+def resolve_config(method: str | InitConfig, options: dict[str, Any]) -> InitConfig:
+    if isinstance(method, InitConfig):
+        if options:
+            raise RetokError(
+                f"pass either a config object or options, not both (got {type(method).__name__} and {sorted(options)})"
+            )
+        INITIALIZERS.get(method.method)
+        return method
+    if not isinstance(method, str):
+        raise RetokError(f"method must be a name such as 'fvt' or an InitConfig; got {type(method).__name__}")
+    return make_config(method, **options)
+
+
+def source_statistics(source: TokenEmbeddings, alignment: VocabAlignment) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Per-dimension mean and std of the source rows of regular (non-special, used) tokens.
+
+    Returns mean_in (d,), std_in (d,), mean_out (d,) | None, std_out (d,) | None.
+    """
+    ids = torch.tensor([i for i, k in enumerate(alignment.source.keys) if k is not None], dtype=torch.long)
+    if ids.numel() == 0:
+        raise RetokError("the source tokenizer has no regular tokens to take statistics from")
+    e_in = source.input[ids]
+    mean_out = std_out = None
+    if source.output is not None:
+        e_out = source.output[ids]
+        mean_out, std_out = e_out.mean(0), e_out.std(0)
+    return e_in.mean(0), e_in.std(0), mean_out, std_out
+
+
+def init_embeddings(
+    source: TokenEmbeddings,
+    target_tokenizer: Any,
+    method: str | InitConfig = "fvt",
+    *,
+    alignment: VocabAlignment | None = None,
+    **options: Any,
+) -> InitResult:
+    """Compute embeddings for ``target_tokenizer`` from ``source``. Pure: touches no model.
+
+    Args:
+        source: the source tokenizer and its E_in (V_s, d) [and E_out (V_s, d)].
+        target_tokenizer: the new tokenizer.
+        method: a registry name (``retok methods`` lists them) or a config object.
+        alignment: a precomputed :class:`VocabAlignment` of the two tokenizers (optional).
+        **options: the method's options, e.g. ``seed=1``.
+
+    Returns:
+        InitResult with E_t (V_t, d) [and the untied head rows] and a report.
+    """
+    config = resolve_config(method, options)
+    spec = INITIALIZERS.get(config.method)
+    alignment = alignment or VocabAlignment.build(source.tokenizer, target_tokenizer)
+    size, dim = len(alignment.target), source.dim
+    mean_in, _, mean_out, _ = source_statistics(source, alignment)
+    e_in = mean_in.expand(size, dim).clone()
+    e_out = None if source.output is None else mean_out.expand(size, dim).clone()
+    labels: Counter[str] = Counter()
+    if alignment.matches:
+        tgt = torch.tensor(list(alignment.matches), dtype=torch.long)
+        src = torch.tensor(list(alignment.matches.values()), dtype=torch.long)
+        e_in[tgt] = source.input[src]
+        if e_out is not None:
+            e_out[tgt] = source.output[src]
+        labels.update(alignment.kinds.values())
+    labels["special-mean"] += len(alignment.unmatched_specials)
+    labels["unused-mean"] += len(alignment.unused)
+    if alignment.new:
+        rows = spec.fn(source, alignment, config)
+        if rows.input.shape != (len(alignment.new), dim):
+            raise RuntimeError(f"initializer {spec.name} returned {tuple(rows.input.shape)}, expected {(len(alignment.new), dim)}")
+        new = torch.tensor(alignment.new, dtype=torch.long)
+        e_in[new] = rows.input.to(e_in.dtype)
+        if e_out is not None:
+            if rows.output is None:
+                raise RuntimeError(f"initializer {spec.name} returned no output rows for an untied head")
+            e_out[new] = rows.output.to(e_out.dtype)
+        labels.update(rows.provenance)
+    report = InitReport(
+        method=spec.name,
+        counts={k: v for k, v in labels.items() if v},
+        alignment=alignment.report(),
+        new_token_ids=list(alignment.new) + list(alignment.unmatched_specials),
+    )
+    return InitResult(TokenEmbeddings(alignment.target.tokenizer, e_in, e_out), report)

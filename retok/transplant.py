@@ -1,0 +1,193 @@
+"""``transplant``: give a pretrained causal LM a new tokenizer, and save the result.
+
+The flow: read the model's embeddings (:class:`TokenEmbeddings`), align the two vocabularies
+(:class:`VocabAlignment`), let an initializer build the new matrices (:func:`init_embeddings`),
+write them into the model, remap the special-token ids in its config, and keep the chat
+template. :meth:`Transplanted.save_pretrained` writes a folder that plain ``transformers`` loads,
+plus ``retok_config.json`` saying how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ._version import __version__
+from .atomic import atomic_dir, check_output_dir
+from .embeddings import TokenEmbeddings
+from .errors import RetokError
+from .initializers import InitConfig, InitReport, init_embeddings
+from .initializers.base import resolve_config
+from .loading import load_model, load_tokenizer
+from .vocab import VocabAlignment
+
+CONFIG_NAME = "retok_config.json"
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "sep_token_id")
+
+
+@dataclass
+class Transplanted:
+    """A model with its new tokenizer, and how its embeddings were made."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    config: InitConfig
+    report: InitReport
+    source_model: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def new_token_ids(self) -> list[int]:
+        """Target ids whose rows were estimated rather than copied: what continued training should focus on."""
+        return self.report.new_token_ids
+
+    def retok_config(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "retok_version": __version__,
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "source_model": self.source_model,
+            **self.config.to_dict(),
+            "report": self.report.to_dict(),
+            "notes": self.notes,
+            "new_token_ids": self.new_token_ids,
+        }
+
+    def save_pretrained(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write model, tokenizer and ``retok_config.json`` to ``path`` atomically."""
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            (tmp / CONFIG_NAME).write_text(json.dumps(self.retok_config(), indent=2) + "\n", encoding="utf-8")
+        return Path(path)
+
+
+def read_retok_config(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``retok_config.json`` of a saved transplant, or None for a folder that is not one."""
+    file = Path(path) / CONFIG_NAME
+    if not file.exists():
+        return None
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def _source_name(model: PreTrainedModel) -> str:
+    return str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__)
+
+
+def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment) -> list[tuple[Any, str, Any]]:
+    """The (config, field, new value) changes that point the model's special-token ids at the new tokenizer.
+
+    Computed before the model is touched, so a missing special token fails with nothing changed.
+    """
+    inverse: dict[int, int] = {}
+    for tgt, src in sorted(alignment.matches.items(), key=lambda kv: not alignment.kinds[kv[0]].startswith("special")):
+        inverse.setdefault(src, tgt)
+
+    def remap(value: int | list[int] | None, name: str) -> int | list[int] | None:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            return [remap(v, name) for v in value]
+        if value not in inverse:
+            token = alignment.source.strings[value] if value < len(alignment.source) else None
+            role = name.removesuffix("_id")
+            raise RetokError(
+                f"the new tokenizer has no counterpart for {token!r}, the model's {name}: add it, e.g. "
+                f"new_tokenizer.add_special_tokens({{{role!r}: {token!r}}}), or train the tokenizer with "
+                "`retok train-tokenizer --like <old tokenizer>` so it inherits the special tokens"
+            )
+        return inverse[value]
+
+    configs = [model.config]
+    if getattr(model, "generation_config", None) is not None:
+        configs.append(model.generation_config)
+    updates = []
+    for cfg in configs:
+        for name in TOKEN_ID_FIELDS:
+            if getattr(cfg, name, None) is not None:
+                updates.append((cfg, name, remap(getattr(cfg, name), name)))
+    return updates
+
+
+def _carry_chat_template(old: PreTrainedTokenizerBase, new: PreTrainedTokenizerBase) -> str | None:
+    """Give ``new`` the old chat template if it has none and knows every control token the template uses."""
+    if getattr(new, "chat_template", None) or not getattr(old, "chat_template", None):
+        return None
+    template = old.chat_template if isinstance(old.chat_template, str) else None
+    if template is None:
+        return "the old chat template is not a single string; set new_tokenizer.chat_template yourself"
+    vocab = new.get_vocab()
+    used = [tok for tok in re.findall(r"<[^<>\s'\"]+>", template) if tok in old.get_vocab()]
+    missing = [tok for tok in used if tok not in vocab]
+    if missing:
+        return f"chat template not copied: the new tokenizer lacks {', '.join(missing)}"
+    new.chat_template = template
+    return "chat template copied from the old tokenizer"
+
+
+def transplant(
+    model: PreTrainedModel | str | os.PathLike,
+    new_tokenizer: PreTrainedTokenizerBase | str | os.PathLike,
+    method: str | InitConfig = "fvt",
+    *,
+    old_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
+    **options: Any,
+) -> Transplanted:
+    """Swap the tokenizer of ``model``. Mutates ``model`` in place (load a fresh copy to keep the original).
+
+    Args:
+        model: a causal LM, or a folder / hub id to load one from.
+        new_tokenizer: the tokenizer to transplant, or a folder / hub id.
+        method: an initializer name (``retok.methods()``) or a config object such as ``FVTConfig()``.
+        old_tokenizer: the tokenizer the model was trained with; defaults to the one in the model's folder.
+        **options: the method's options (e.g. ``seed=1``).
+
+    Returns:
+        Transplanted: the model (new embeddings, config ids remapped), the new tokenizer, the config and a report.
+
+    Raises:
+        RetokError: unknown method or option, a tokenizer that does not fit the model, or a new tokenizer
+            without a counterpart for a special token the model's config uses.
+    """
+    config = resolve_config(method, options)  # check the method before any slow loading
+    model = load_model(model)
+    new_tokenizer = load_tokenizer(new_tokenizer)
+    if old_tokenizer is None:
+        where = _source_name(model)
+        if not Path(where).is_dir():
+            raise RetokError(
+                f"cannot find the model's own tokenizer (model path {where!r} is not a local folder); pass old_tokenizer= "
+                "(CLI: --old-tokenizer)"
+            )
+        old_tokenizer = where
+    old_tokenizer = load_tokenizer(old_tokenizer)
+    source = TokenEmbeddings.from_model(model, old_tokenizer)
+    alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)
+    result = init_embeddings(source, new_tokenizer, config, alignment=alignment)
+    updates = special_id_updates(model, alignment)
+    source_name = _source_name(model)
+    result.embeddings.apply_to(model)
+    for cfg, name, value in updates:
+        setattr(cfg, name, value)
+    notes = [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n]
+    if result.report.counts.get("special-mean"):
+        notes.append(f"{result.report.counts['special-mean']} special token(s) had no counterpart and got the mean row")
+    for note in notes:
+        if "not copied" in note:
+            warnings.warn(note, stacklevel=2)
+    return Transplanted(model, new_tokenizer, config, result.report, source_name, notes)
+
+
+__all__ = ["Transplanted", "transplant", "read_retok_config", "check_output_dir"]
