@@ -1,1 +1,45 @@
-"""retok: tokenizer transfer for pretrained language models."""
+"""retok: tokenizer transfer for pretrained language models.
+
+>>> import retok
+>>> t = retok.transplant("path/to/model", "path/to/new_tokenizer", method="fvt")
+>>> t.save_pretrained("out")
+"""
+
+from ._version import __version__
+from .embeddings import TokenEmbeddings
+from .errors import RetokError
+from .initializers import INITIALIZERS, InitConfig, InitReport, InitResult, MethodSpec, init_embeddings, make_config, register_initializer
+from .initializers.fvt import FVTConfig
+from .initializers.gaussian import GaussianConfig
+from .initializers.mean import MeanConfig
+from .transplant import Transplanted, read_retok_config, transplant
+from .vocab import CanonicalVocab, VocabAlignment
+
+
+def methods() -> list[MethodSpec]:
+    """Every registered initializer, sorted by name."""
+    return [INITIALIZERS.get(name) for name in INITIALIZERS.names()]
+
+
+__all__ = [
+    "__version__",
+    "CanonicalVocab",
+    "FVTConfig",
+    "GaussianConfig",
+    "INITIALIZERS",
+    "InitConfig",
+    "InitReport",
+    "InitResult",
+    "MeanConfig",
+    "MethodSpec",
+    "RetokError",
+    "TokenEmbeddings",
+    "Transplanted",
+    "VocabAlignment",
+    "init_embeddings",
+    "make_config",
+    "methods",
+    "read_retok_config",
+    "register_initializer",
+    "transplant",
+]

@@ -175,8 +175,8 @@ def transplant(
     old_tokenizer = load_tokenizer(old_tokenizer)
     source = TokenEmbeddings.from_model(model, old_tokenizer)
     alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)
-    result = init_embeddings(source, new_tokenizer, config, alignment=alignment)
     updates = special_id_updates(model, alignment)
+    result = init_embeddings(source, new_tokenizer, config, alignment=alignment)
     source_name = _source_name(model)
     result.embeddings.apply_to(model)
     for cfg, name, value in updates:

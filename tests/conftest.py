@@ -1,0 +1,27 @@
+"""Session fixtures built in-process from retok.testing (no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from retok.testing import GERMAN, tiny_llama, tiny_tokenizer
+
+
+@pytest.fixture(scope="session")
+def english_tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def german_tokenizer():
+    return tiny_tokenizer(GERMAN)
+
+
+@pytest.fixture(params=[True, False], ids=["tied", "untied"])
+def tie(request) -> bool:
+    return request.param
+
+
+@pytest.fixture
+def english_model(english_tokenizer, tie):
+    return tiny_llama(len(english_tokenizer), tie=tie)
