@@ -108,7 +108,7 @@ def test_unknown_method_fails_before_loading_anything():
 
 
 def test_missing_model_path_says_what_is_wrong(german_tokenizer):
-    with pytest.raises(RetokError, match="neither a local folder nor a hub id"):
+    with pytest.raises(RetokError, match="neither a folder with config.json nor a reachable hub id"):
         transplant("/nonexistent/model", german_tokenizer, "fvt")
 
 
