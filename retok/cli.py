@@ -105,7 +105,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, overwrite=args.overwrite)
     corpus = train_paragraphs(args.corpus) if args.exclude_heldout else args.corpus
-    tokenizer = train_tokenizer(corpus, vocab_size=args.vocab_size, kind=args.kind, like=args.like)
+    tokenizer = train_tokenizer(corpus, vocab_size=args.vocab_size, kind=args.kind, like=args.like, min_frequency=args.min_frequency)
     save_tokenizer(tokenizer, args.out, overwrite=args.overwrite)
     print(f"trained a {args.kind} tokenizer with {len(tokenizer)} entries; saved to {args.out}")
     return 0
@@ -175,6 +175,7 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int, required=True)
     p.add_argument("--kind", default="bpe", choices=["bpe", "unigram"])
     p.add_argument("--like", required=True, help="source tokenizer (folder or hub id) whose pipeline and specials are inherited")
+    p.add_argument("--min-frequency", type=int, default=1, help="BPE: merge only pairs seen at least this often")
     p.add_argument("--exclude-heldout", action="store_true", help="train only on paragraphs outside the held-out split")
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
