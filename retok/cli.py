@@ -125,8 +125,11 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
     from .demo import run_demo
 
+    start = time.perf_counter()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     result = run_demo(
         args.out, methods=methods, save_method=args.save_method, vocab_size=args.vocab_size,
@@ -136,6 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(result.table)
     print(f"German generation ({args.save_method}): {result.generation}")
     print(f"results and model saved to {result.out}")
+    print(f"wall time: {time.perf_counter() - start:.0f} s")
     return 0
 
 
