@@ -48,6 +48,7 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .atomic import atomic_dir
 from .errors import RetokError
+from .loading import load_tokenizer
 from .textio import read_text
 
 __all__ = ["KINDS", "save_tokenizer", "train_tokenizer"]
@@ -102,6 +103,7 @@ def train_tokenizer(
         raise RetokError(f"vocab_size must be an int, got {vocab_size!r}")
     if not isinstance(min_frequency, int) or isinstance(min_frequency, bool) or min_frequency < 1:
         raise RetokError(f"min_frequency must be an int >= 1, got {min_frequency!r}")
+    texts = _read_corpus(corpus)  # cheap checks first: a bad corpus fails before any tokenizer loads
     source = _load_like(like)
     spec = _inherit(source)
     if kind == "unigram" and spec.continuing_subword_prefix:
@@ -118,8 +120,6 @@ def train_tokenizer(
             f"vocab_size={vocab_size} is too small: the new tokenizer needs {what} = {minimum} entries "
             f"before it learns anything; pass vocab_size >= {minimum + 1} (real tokenizers use thousands)"
         )
-    texts = _read_corpus(corpus)
-
     if kind == "bpe":
         backend = _train_bpe(texts, spec, vocab_size=vocab_size, min_frequency=min_frequency, progress=progress)
     else:
@@ -172,15 +172,7 @@ class _Inherited:
 
 def _load_like(like: PreTrainedTokenizerBase | str | os.PathLike) -> PreTrainedTokenizerBase:
     if isinstance(like, (str, os.PathLike)):
-        from transformers import AutoTokenizer
-
-        try:
-            like = AutoTokenizer.from_pretrained(str(like))
-        except Exception as e:  # noqa: BLE001 - any load failure is the user's path or id
-            raise RetokError(
-                f"could not load the source tokenizer {str(like)!r} with AutoTokenizer.from_pretrained "
-                f"({type(e).__name__}: {e}); pass a folder with tokenizer.json, a hub id, or a tokenizer object"
-            ) from None
+        like = load_tokenizer(like)
     if not isinstance(like, PreTrainedTokenizerBase):
         raise RetokError(
             f"like must be a transformers tokenizer, a folder or a hub id, got {type(like).__name__}"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from retok.testing import GERMAN, tiny_llama, tiny_tokenizer
+# No test may touch the network: set before transformers / huggingface_hub are imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+from retok.testing import GERMAN, tiny_llama, tiny_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from retok.cli import main
+from retok.testing import GERMAN, tiny_llama, tiny_tokenizer
+
+
+@pytest.fixture
+def model_dir(tmp_path, english_tokenizer):
+    path = tmp_path / "model"
+    tiny_llama(len(english_tokenizer)).save_pretrained(path)
+    english_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "de.txt"
+    path.write_text("\n".join(GERMAN * 30) + "\n", encoding="utf-8")
+    return path
+
+
+def test_methods_lists_every_initializer_with_its_options(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mean", "gaussian", "fvt", "--output-pooling"):
+        assert name in out
+
+
+def test_train_transplant_eval_round_trip(tmp_path, model_dir, corpus, capsys):
+    tok = tmp_path / "tok"
+    assert main(["train-tokenizer", "--corpus", str(corpus), "--vocab-size", "300", "--like", str(model_dir), "--out", str(tok)]) == 0
+    out = tmp_path / "out"
+    assert main(["transplant", "--model", str(model_dir), "--tokenizer", str(tok), "--method", "fvt", "--output-pooling", "first", "--out", str(out)]) == 0
+    config = json.loads((out / "retok_config.json").read_text())
+    assert config["method"] == "fvt" and config["options"]["output_pooling"] == "first"
+    capsys.readouterr()
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(out), "--text", str(corpus), "--max-bytes", "2000", "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["n_bytes"] <= 2000 and result["bpb"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["transplant", "--model", "M", "--tokenizer", "T", "--out", "O", "--method", "fvtt"], "Did you mean 'fvt'"),
+        (["eval", "--model", "M", "--text", "/no/such/file.txt"], "does not exist"),
+        (["train-tokenizer", "--corpus", "/no/such.txt", "--vocab-size", "300", "--like", "L", "--out", "O"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("retok: error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_non_utf8_corpus_is_refused(tmp_path, model_dir, capsys):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("Größe\n".encode("latin-1"))
+    assert main(["train-tokenizer", "--corpus", str(bad), "--vocab-size", "300", "--like", str(model_dir), "--out", str(tmp_path / "t")]) == 2
+    assert "not valid UTF-8" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
+
+
+def test_existing_output_needs_overwrite(tmp_path, model_dir, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["transplant", "--model", str(model_dir), "--tokenizer", str(model_dir), "--out", str(out)]
+    assert main(argv) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    assert (out / "retok_config.json").exists()
+
+
+def test_unknown_method_option_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transplant", "--model", "M", "--tokenizer", "T", "--out", "O", "--method", "mean", "--output-pooling", "first"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --output-pooling" in capsys.readouterr().err
