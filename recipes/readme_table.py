@@ -18,7 +18,8 @@ def render(run: Path) -> str:
     generation = results["generation"]
     return (
         (run / "results.md").read_text(encoding="utf-8")
-        + f"\nGerman generation from the saved `{generation['method']}` model (greedy): \"{generation['text']}\"\n"
+        + f"\nGerman generation from the saved `{generation['method']}` model (greedy, zero-shot, no training):\n\n"
+        + f"```text\n{generation['text']}\n```\n"
     )
 
 
