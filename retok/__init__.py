@@ -8,10 +8,12 @@
 from ._version import __version__
 from .embeddings import TokenEmbeddings
 from .errors import RetokError
+from .eval import EvalResult, bits_per_byte
 from .initializers import INITIALIZERS, InitConfig, InitReport, InitResult, MethodSpec, init_embeddings, make_config, register_initializer
 from .initializers.fvt import FVTConfig
 from .initializers.gaussian import GaussianConfig
 from .initializers.mean import MeanConfig
+from .tokenizer_training import save_tokenizer, train_tokenizer
 from .transplant import Transplanted, read_retok_config, transplant
 from .vocab import CanonicalVocab, VocabAlignment
 
@@ -24,6 +26,7 @@ def methods() -> list[MethodSpec]:
 __all__ = [
     "__version__",
     "CanonicalVocab",
+    "EvalResult",
     "FVTConfig",
     "GaussianConfig",
     "INITIALIZERS",
@@ -36,10 +39,13 @@ __all__ = [
     "TokenEmbeddings",
     "Transplanted",
     "VocabAlignment",
+    "bits_per_byte",
     "init_embeddings",
     "make_config",
     "methods",
     "read_retok_config",
     "register_initializer",
+    "save_tokenizer",
+    "train_tokenizer",
     "transplant",
 ]
