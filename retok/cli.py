@@ -36,18 +36,25 @@ def _method_in(argv: Sequence[str]) -> str:
     return "fvt"
 
 
-def _add_method_flags(parser: argparse.ArgumentParser, method: str) -> list[str]:
-    """One flag per field of the method's config (``--output-pooling first``); returns the field names."""
-    cls = INITIALIZERS.get(method).config_cls
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per dataclass field (``--output-pooling first``), stored as ``opt_<field>`` strings.
+
+    Values stay strings (or are absent when not given); the library coerces them to the field types.
+    """
     hints = typing.get_type_hints(cls)
-    names = []
     for f in dataclasses.fields(cls):
-        kwargs: dict = {"help": f.metadata.get("help", ""), "default": argparse.SUPPRESS}
+        kwargs: dict = {
+            "help": f"{f.metadata.get('help', '')} (default {f.default!r})",
+            "default": argparse.SUPPRESS,
+            "metavar": f.name.upper(),
+        }
         if typing.get_origin(hints[f.name]) is typing.Literal:
             kwargs["choices"] = list(typing.get_args(hints[f.name]))
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", **kwargs)
-        names.append(f.name)
-    return names
+
+
+def _options(args: argparse.Namespace) -> dict[str, str]:
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -66,8 +73,7 @@ def cmd_transplant(args: argparse.Namespace) -> int:
     from .transplant import transplant
 
     check_output_dir(args.out, overwrite=args.overwrite)
-    options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
-    result = transplant(args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer, **options)
+    result = transplant(args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer, **_options(args))
     result.save_pretrained(args.out, overwrite=args.overwrite)
     print(f"{result.report}")
     for note in result.notes:
@@ -108,6 +114,22 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     tokenizer = train_tokenizer(corpus, vocab_size=args.vocab_size, kind=args.kind, like=args.like, min_frequency=args.min_frequency)
     save_tokenizer(tokenizer, args.out, overwrite=args.overwrite)
     print(f"trained a {args.kind} tokenizer with {len(tokenizer)} entries; saved to {args.out}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .finetune import FinetuneConfig, finetune, history_curve
+    from .options import config_from_options
+    from .textio import read_text
+
+    config = config_from_options(FinetuneConfig, _options(args))
+    eval_text = read_text(args.eval, what="eval text") if args.eval else None
+    result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, overwrite=args.overwrite)
+    print(f"{result.steps} steps on {result.train_bytes} bytes ({result.packed_tokens} tokens) in {result.seconds:.0f} s")
+    curve = history_curve(result.history)
+    if curve:
+        print("held-out BPB by training bytes: " + ", ".join(f"{b}: {bpb:.3f}" for b, bpb in curve))
+    print(f"merged model saved to {result.out}")
     return 0
 
 
@@ -157,7 +179,7 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--method", default="fvt", help=f"initializer: {', '.join(INITIALIZERS.names())} (see `retok methods`)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    _add_method_flags(p, method)
+    _add_dataclass_flags(p, INITIALIZERS.get(method).config_cls)
     p.set_defaults(func=cmd_transplant)
 
     p = sub.add_parser("eval", help="bits per byte and tokens per byte of a model on a text")
@@ -184,6 +206,17 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_train_tokenizer)
+
+    from .finetune import FinetuneConfig
+
+    p = sub.add_parser("finetune", help="LoRA + new embedding rows on a transplanted model; writes a merged HF folder")
+    p.add_argument("--model", required=True, help="a transplanted model folder (retok transplant --out)")
+    p.add_argument("--train", required=True, help="UTF-8 training text, one paragraph per line")
+    p.add_argument("--eval", help="held-out UTF-8 text scored (BPB) during training")
+    p.add_argument("--out", required=True, help="output folder for the merged model (checkpoints go to <out>.partial)")
+    p.add_argument("--overwrite", action="store_true")
+    _add_dataclass_flags(p, FinetuneConfig)
+    p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("assets", help="show (or --fetch) the cached demo assets")
     p.add_argument("--fetch", action="store_true", help="fetch and prepare SmolLM2 and the LibreOffice help text")

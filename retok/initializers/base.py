@@ -12,7 +12,6 @@ else is shared and enforced here, so every method behaves the same on it:
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
-from .._registry import Registry, did_you_mean
+from .._registry import Registry
+from ..options import config_from_options
 from ..embeddings import TokenEmbeddings
 from ..errors import RetokError
 from ..vocab import VocabAlignment
@@ -116,43 +116,9 @@ def register_initializer(name: str, *, config: type[C], pretty_name: str, paper:
     return wrap
 
 
-def _coerce(value: Any, annotation: Any, name: str, cls: type) -> Any:
-    """Convert CLI strings to the field's type; leave other values alone."""
-    if not isinstance(value, str):
-        return value
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        allowed = typing.get_args(annotation)
-        if value not in allowed:
-            raise RetokError(f"{cls.__name__}.{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
-        return value
-    for typ in (annotation, *typing.get_args(annotation)):
-        if typ is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise RetokError(f"{cls.__name__}.{name} must be true or false; got {value!r}")
-        if typ in (int, float):
-            try:
-                return typ(value)
-            except ValueError:
-                raise RetokError(f"{cls.__name__}.{name} must be a {typ.__name__}; got {value!r}") from None
-    return value
-
-
 def make_config(method: str, **options: Any) -> InitConfig:
     """``make_config("fvt", seed=1)`` -> ``FVTConfig(seed=1)``, with did-you-mean errors."""
-    spec = INITIALIZERS.get(method)
-    cls = spec.config_cls
-    hints = typing.get_type_hints(cls)
-    valid = [f.name for f in dataclasses.fields(cls)]
-    for key in options:
-        if key not in valid:
-            raise RetokError(
-                f"{cls.__name__} got unknown option {key!r}.{did_you_mean(key, valid)} Valid: {', '.join(valid)}"
-            )
-    return cls(**{k: _coerce(v, hints[k], k, cls) for k, v in options.items()})
+    return config_from_options(INITIALIZERS.get(method).config_cls, options)
 
 
 def resolve_config(method: str | InitConfig, options: dict[str, Any]) -> InitConfig:
