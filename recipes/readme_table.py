@@ -1,21 +1,21 @@
-"""Copy the main job's generated table into README.md (never type result tables by hand).
+"""Copy a run's generated table into README.md (never type result tables by hand).
 
-How to run (after `make demo`):
-    python recipes/readme_table.py runs/demo
+How to run:
+    python recipes/readme_table.py demo runs/demo        # after `make demo`
+    python recipes/readme_table.py payoff runs/payoff    # after `python recipes/payoff.py`
+The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
-START, END = "<!-- demo-table:start -->", "<!-- demo-table:end -->"
 
-
-def render(run: Path) -> str:
-    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
-    generation = results["generation"]
+def render_demo(run: Path) -> str:
+    generation = json.loads((run / "results.json").read_text(encoding="utf-8"))["generation"]
     return (
         (run / "results.md").read_text(encoding="utf-8")
         + f"\nGerman generation from the saved `{generation['method']}` model (greedy, zero-shot, no training):\n\n"
@@ -23,15 +23,29 @@ def render(run: Path) -> str:
     )
 
 
+def render_payoff(run: Path) -> str:
+    """The table, plus the curve copied to docs/ (runs/ is not committed)."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run / "curve.png", docs / "payoff-curve.png")
+    return (run / "results.md").read_text(encoding="utf-8") + "\n![held-out BPB against training bytes](docs/payoff-curve.png)\n"
+
+
+RENDERERS = {"demo": render_demo, "payoff": render_payoff}
+
+
 def main() -> None:
-    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/demo")
+    if len(sys.argv) != 3 or sys.argv[1] not in RENDERERS:
+        raise SystemExit(f"usage: readme_table.py {{{'|'.join(RENDERERS)}}} RUN_DIR")
+    name, run = sys.argv[1], Path(sys.argv[2])
+    start, end = f"<!-- {name}-table:start -->", f"<!-- {name}-table:end -->"
     readme = Path(__file__).resolve().parents[1] / "README.md"
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} block")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{render(run)}{END}{tail}", encoding="utf-8")
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{RENDERERS[name](run)}{end}{tail}", encoding="utf-8")
     print(f"updated {readme} from {run}")
 
 
