@@ -36,7 +36,7 @@ def _coerce(value: Any, annotation: Any, name: str, cls: type) -> Any:
             try:
                 return typ(value)
             except ValueError:
-                raise RetokError(f"{cls.__name__}.{name} must be a {typ.__name__}; got {value!r}") from None
+                raise RetokError(f"{cls.__name__}.{name} must be {'an integer' if typ is int else 'a number'}; got {value!r}") from None
     return value
 
 

@@ -80,3 +80,14 @@ def test_unknown_method_option_is_an_argparse_error(capsys):
         main(["transplant", "--model", "M", "--tokenizer", "T", "--out", "O", "--method", "mean", "--output-pooling", "first"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --output-pooling" in capsys.readouterr().err
+
+
+def test_finetune_verb_writes_a_merged_folder(tmp_path, model_dir, corpus, capsys):
+    out = tmp_path / "ft"
+    argv = ["finetune", "--model", str(model_dir), "--train", str(corpus), "--out", str(out),
+            "--train-bytes", "None", "--seq-len", "16", "--batch-size", "4", "--eval-every", "0"]
+    assert main(argv) == 0
+    assert (out / "model.safetensors").exists() and (out / "finetune_history.json").exists()
+    assert "not a retok transplant" in capsys.readouterr().out
+    assert main([*argv[:-6], "--lora-r", "abc"]) == 2
+    assert "FinetuneConfig.lora_r must be an integer" in capsys.readouterr().err

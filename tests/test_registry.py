@@ -21,7 +21,7 @@ def test_cli_strings_are_coerced_to_field_types():
     assert config.seed == 7 and config.output_pooling == "first"
     with pytest.raises(RetokError, match="must be one of mean, first, last"):
         make_config("fvt", output_pooling="max")
-    with pytest.raises(RetokError, match="must be a int"):
+    with pytest.raises(RetokError, match="must be an integer"):
         make_config("fvt", seed="x")
 
 
