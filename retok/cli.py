@@ -18,7 +18,6 @@ import json
 import sys
 import typing
 from collections.abc import Sequence
-from pathlib import Path
 
 from .errors import RetokError
 from .initializers import INITIALIZERS

@@ -28,10 +28,8 @@ in file order, joined by ``\\n``, at most 64 KiB.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch

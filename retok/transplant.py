@@ -23,7 +23,7 @@ import transformers
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ._version import __version__
-from .atomic import atomic_dir, check_output_dir
+from .atomic import atomic_dir
 from .embeddings import TokenEmbeddings
 from .errors import RetokError
 from .initializers import InitConfig, InitReport, init_embeddings
@@ -190,4 +190,4 @@ def transplant(
     return Transplanted(model, new_tokenizer, config, result.report, source_name, notes)
 
 
-__all__ = ["Transplanted", "transplant", "read_retok_config", "check_output_dir"]
+__all__ = ["Transplanted", "read_retok_config", "special_id_updates", "transplant"]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from retok.cli import main
-from retok.testing import GERMAN, tiny_llama, tiny_tokenizer
+from retok.testing import GERMAN, tiny_llama
 
 
 @pytest.fixture
