@@ -111,8 +111,8 @@ def build_peft_model(model: torch.nn.Module, config: FinetuneConfig, rows: list[
         kwargs["modules_to_save"] = ["embed_tokens"] if tied else ["embed_tokens", "lm_head"]
         kwargs["ensure_weight_tying"] = tied
     elif rows:
+        # peft ties the trainable-token deltas of a tied head by itself (ensure_weight_tying is for modules_to_save)
         kwargs["trainable_token_indices"] = {"embed_tokens": rows} if tied else {"embed_tokens": rows, "lm_head": rows}
-        kwargs["ensure_weight_tying"] = tied
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=config.target_modules, task_type="CAUSAL_LM", **kwargs,
