@@ -1,0 +1,390 @@
+"""Nearest-neighbour search: one interface over faiss (exact, HNSW, IVF) and a pure-torch fallback.
+
+Every kNN in retok goes through :class:`NeighbourIndex`, so that metric conventions, input
+checks and thread settings live in one place.
+
+>>> index = NeighbourIndex(E_source, metric="cosine")      # E_source (N, d)
+>>> scores, ids = index.search(E_queries, k=10)             # (Q, 10) float32, (Q, 10) int64
+
+Conventions:
+
+* ``cosine`` is the inner product of L2-normalized copies (the caller's tensors are never
+  changed). A zero row stays zero, scores 0 against everything, and never produces NaN.
+* ``cosine`` and ``ip`` return similarities, best first (descending). ``l2`` returns *squared*
+  Euclidean distances, nearest first (ascending), as faiss does.
+* Exact search returns the true top-k (up to float32 rounding between near ties). The
+  approximate kinds (``hnsw``, ``ivf``) may miss neighbours; where they find fewer than k, the
+  row is padded with id -1 (and faiss's sentinel score, about -3.4e38 for similarities and
+  +3.4e38 for distances).
+
+Which kind:
+
+* ``exact`` (faiss ``IndexFlatIP`` / ``IndexFlatL2``): brute force, every query against every
+  row; faiss computes scores in BLAS blocks and keeps a k-heap per query. It is the fastest exact
+  method measured on the 2-core AMD EPYC benchmark (``recipes/index_benchmark.py``: cosine
+  top-10, 32k queries against a 50k x 300 table): about 10 s, against about 14 s for the torch
+  path, whose MKL sgemm (torch's CPU wheel) ran at 60-70% of the speed of the OpenBLAS that faiss
+  and numpy ship, on that CPU; retuning faiss's BLAS block sizes gave nothing beyond the noise.
+  The product alone is 0.96 TFLOP there, 6-7 s at the 130-150 GFLOP/s sgemm peak of those two
+  cores, so no exact float32 method reaches the 5 s that the issue asked for on that machine.
+* ``hnsw`` (faiss ``IndexHNSWFlat``) for large tables: fast queries, no training, a graph
+  build that takes a while. The graph is built in parallel, so it is not bit-identical across
+  thread counts. It needs structure in the data: on the benchmark's isotropic random 300-d
+  table, recall@10 was only 0.30 at ``ef_search=64`` and search was slower than exact.
+* ``ivf`` (faiss ``IndexIVFFlat``): ``nlist`` about 4 sqrt(N) k-means cells trained on a
+  seeded sample; ``nprobe`` cells searched per query (more: better recall, slower).
+* ``auto``: ``exact`` up to :data:`AUTO_EXACT_MAX_ROWS` rows, ``hnsw`` above.
+* ``torch``: exact brute force without faiss (:func:`brute_force_topk`: chunked matmul, then a
+  group-max top-k). It is also what ``auto`` becomes, with a warning, when faiss cannot be
+  imported; the explicit faiss kinds raise instead.
+
+faiss is imported lazily, and its OpenMP thread count is set to ``torch.get_num_threads()``
+before every build and search, so one setting (``torch.set_num_threads``) governs both.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any, Literal, get_args
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._registry import did_you_mean
+from .errors import RetokError
+
+Metric = Literal["cosine", "ip", "l2"]
+Kind = Literal["auto", "exact", "hnsw", "ivf", "torch"]
+
+#: ``kind="auto"`` uses exact search up to this many rows and HNSW above it.
+AUTO_EXACT_MAX_ROWS = 200_000
+
+# Rows per group in the group-max top-k; 64 keeps the gathered candidates (k * 64 per query) small
+# while the per-group max is still a long, vectorizable reduction.
+_GROUP = 64
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+
+def as_float32_matrix(x: Any, *, name: str) -> torch.Tensor:
+    """A float32, contiguous, CPU, 2-D tensor view or copy of ``x`` (torch tensor or array-like).
+
+    x (N, d) -> (N, d) float32. Refuses other ranks and non-finite values.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach().to(device="cpu", dtype=torch.float32)
+    else:
+        try:
+            t = torch.from_numpy(np.ascontiguousarray(np.asarray(x, dtype=np.float32)))
+        except (TypeError, ValueError) as err:
+            raise RetokError(f"{name} must be a float tensor or array of shape (n, d); could not convert it: {err}") from None
+    if t.dim() != 2:
+        hint = " (for one vector use x.reshape(1, -1))" if t.dim() == 1 else ""
+        raise RetokError(f"{name} must be 2-D (n, d); got shape {tuple(t.shape)}{hint}")
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        raise RetokError(f"{name} contains NaN or infinite values; clean or drop those rows first")
+    return t.contiguous()
+
+
+def prepare(x: torch.Tensor, metric: str) -> torch.Tensor:
+    """Rows as the index stores them: L2-normalized for cosine (zero rows stay zero), else as is.
+
+    x (N, d) float32 -> (N, d) float32, never the same storage as ``x`` for cosine.
+    """
+    if metric == "cosine":
+        # normalize divides by max(norm, eps), so a zero row stays exactly zero instead of 0/0 = NaN.
+        return torch.nn.functional.normalize(x, dim=1)
+    return x
+
+
+def topk_rows(scores: torch.Tensor, k: int, *, group: int = _GROUP) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k (largest) of each row, sorted descending: the same answer as ``scores.topk(k)``.
+
+    scores (Q, N) -> values (Q, k), indices (Q, k) int64. Falls back to plain ``topk`` when N is
+    not a multiple of ``group`` or has fewer than 4k groups.
+
+    Why not plain ``topk``: on long rows it costs a few ns per score. Here each row is cut into
+    groups of ``group`` columns; only the k groups with the largest maxima can hold a top-k
+    element (any element outside them is <= its group's max <= the k-th largest group max, and
+    the k chosen groups already hold k elements >= that), so one vectorized ``amax`` over all
+    scores and a top-k over k * group candidates give the exact answer.
+    """
+    q, n = scores.shape
+    if group <= 1 or n % group or n // group < 4 * k:
+        return scores.topk(k, dim=1)
+    grouped = scores.reshape(q, n // group, group)
+    best_groups = grouped.amax(dim=2).topk(k, dim=1).indices  # (Q, k)
+    candidates = grouped.gather(1, best_groups.unsqueeze(2).expand(q, k, group)).reshape(q, k * group)
+    values, where = candidates.topk(k, dim=1)
+    ids = best_groups.gather(1, where // group) * group + where % group
+    return values, ids
+
+
+def _bias_and_pad(table: torch.Tensor, metric: str, group: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The table padded with zero rows to a multiple of ``group``, and the per-row score bias.
+
+    table (N, d) -> padded (N', d), bias (N',) or None. The search ranks ``q . x + bias``
+    (largest first): bias 0 for similarities, ``-|x|^2 / 2`` for l2 (so that the largest
+    ``q . x - |x|^2 / 2`` is the smallest ``|q - x|^2``), and -inf on padding rows.
+    """
+    n, d = table.shape
+    pad = (-n) % group if n // group >= 4 else 0
+    bias = -0.5 * (table * table).sum(dim=1) if metric == "l2" else None
+    if pad:
+        table = torch.cat([table, table.new_zeros(pad, d)])
+        bias = torch.cat([bias if bias is not None else table.new_zeros(n), table.new_full((pad,), -math.inf)])
+    return table.contiguous(), bias
+
+
+def _search_prepared(
+    table: torch.Tensor, bias: torch.Tensor | None, n: int, queries: torch.Tensor, k: int, metric: str, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Brute force on an already prepared (normalized, padded) table; see :func:`brute_force_topk`."""
+    scores_out = torch.empty(queries.shape[0], k, dtype=torch.float32)
+    ids_out = torch.empty(queries.shape[0], k, dtype=torch.int64)
+    table_t = table.T
+    for start in range(0, queries.shape[0], chunk_size):
+        q = queries[start : start + chunk_size]
+        sims = torch.addmm(bias, q, table_t) if bias is not None else q @ table_t
+        values, ids = topk_rows(sims, k)
+        if metric == "l2":
+            # |q - x|^2 = |q|^2 - 2 (q . x - |x|^2 / 2); clamp the rounding below zero.
+            values = ((q * q).sum(dim=1, keepdim=True) - 2 * values).clamp_min_(0)
+        scores_out[start : start + len(q)] = values
+        ids_out[start : start + len(q)] = ids
+        del sims  # free this chunk's (chunk_size, N) scores before the next one is allocated
+    return scores_out, ids_out
+
+
+def brute_force_topk(
+    vectors: Any, queries: Any, k: int, *, metric: Metric = "cosine", chunk_size: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k nearest rows of ``vectors`` for each query, in plain torch (chunked matmul + top-k).
+
+    vectors (N, d), queries (Q, d) -> scores (Q, k) float32, ids (Q, k) int64.
+    Scores follow :class:`NeighbourIndex`: similarities descending for ``cosine``/``ip``, squared
+    distances ascending for ``l2``. ``chunk_size`` queries are scored at a time, so memory is
+    ``chunk_size * N`` floats.
+    """
+    _check_metric(metric)
+    table = as_float32_matrix(vectors, name="vectors")
+    q = as_float32_matrix(queries, name="queries")
+    _check_search(table.shape[0], table.shape[1], q, k)
+    k = int(k)
+    padded, bias = _bias_and_pad(prepare(table, metric), metric, _GROUP)
+    return _search_prepared(padded, bias, table.shape[0], prepare(q, metric), k, metric, chunk_size)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_metric(metric: str) -> None:
+    valid = list(get_args(Metric))
+    if metric not in valid:
+        raise RetokError(f"unknown metric {metric!r}.{did_you_mean(str(metric), valid)} Valid metrics: {', '.join(valid)}")
+
+
+def _check_search(size: int, dim: int, queries: torch.Tensor, k: int) -> None:
+    if size == 0:
+        raise RetokError("the index is empty (0 vectors); build it from at least one row")
+    if queries.shape[1] != dim:
+        raise RetokError(
+            f"queries have dimension {queries.shape[1]} but the index has dimension {dim}; "
+            "embed the queries in the same space as the indexed vectors"
+        )
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise RetokError(f"k must be a positive integer; got {k!r}")
+    if k > size:
+        raise RetokError(f"k must be <= the number of indexed vectors ({size}); got k={k}. Pass k={size} for all of them")
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+# ----------------------------------------------------------------------------- the index
+
+
+class NeighbourIndex:
+    """k-nearest-neighbour search over the rows of a (N, d) float matrix; see the module docstring.
+
+    Args:
+        vectors: (N, d) torch tensor or numpy array; copied (as float32) into the index.
+        metric: ``"cosine"`` (default), ``"ip"`` (inner product) or ``"l2"`` (squared Euclidean).
+        kind: ``"auto"``, ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"torch"``.
+        seed: seeds the IVF training sample and k-means (HNSW levels use faiss's own fixed seed).
+        hnsw_m: HNSW neighbours per node (memory and recall grow with it).
+        ef_construction: HNSW build-time beam width.
+        ef_search: HNSW search-time beam width (raised to k when smaller); settable later.
+        nlist: IVF cells; default ``4 * sqrt(N)``, capped so that each cell has >= 39 training points.
+        nprobe: IVF cells searched per query; default ``max(8, nlist // 16)`` (at most nlist); settable later.
+    """
+
+    def __init__(
+        self,
+        vectors: Any,
+        *,
+        metric: Metric = "cosine",
+        kind: Kind = "auto",
+        seed: int = 0,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 64,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+    ) -> None:
+        _check_metric(metric)
+        kinds = list(get_args(Kind))
+        if kind not in kinds:
+            raise RetokError(f"unknown index kind {kind!r}.{did_you_mean(str(kind), kinds)} Valid kinds: {', '.join(kinds)}")
+        table = prepare(as_float32_matrix(vectors, name="vectors"), metric)
+        if table.shape[0] == 0:
+            raise RetokError("cannot build an index from 0 vectors; pass a (N, d) matrix with N >= 1")
+        self.metric: str = metric
+        self.seed = seed
+        self._size, self._dim = table.shape
+        self._faiss = None if kind == "torch" else _import_faiss()
+        if kind == "auto":
+            kind = "exact" if self._size <= AUTO_EXACT_MAX_ROWS else "hnsw"
+            if self._faiss is None:
+                warnings.warn("faiss is not installed; NeighbourIndex falls back to exact torch search (pip install faiss-cpu)", stacklevel=2)
+                kind = "torch"
+        elif kind != "torch" and self._faiss is None:
+            raise RetokError(f"kind={kind!r} needs faiss, which is not installed; pip install faiss-cpu, or use kind='torch'")
+        self._kind: str = kind
+        self._ef_search = ef_search
+        self._nprobe = nprobe
+        if self._kind == "torch":
+            self._table, self._bias = _bias_and_pad(table.clone() if metric != "cosine" else table, metric, _GROUP)
+            self._index = None
+        else:
+            self._index = self._build_faiss(table.numpy(), hnsw_m=hnsw_m, ef_construction=ef_construction, nlist=nlist)
+
+    # ---------------------------------------------------------------- properties
+
+    @property
+    def size(self) -> int:
+        """N, the number of indexed vectors."""
+        return self._size
+
+    @property
+    def dim(self) -> int:
+        """d, the vector dimension."""
+        return self._dim
+
+    @property
+    def kind(self) -> str:
+        """The resolved kind: ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"torch"`` (never ``"auto"``)."""
+        return self._kind
+
+    @property
+    def nprobe(self) -> int | None:
+        """IVF cells searched per query (None for other kinds). Settable."""
+        return self._index.nprobe if self._kind == "ivf" else None
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        if self._kind != "ivf":
+            raise RetokError(f"nprobe applies to kind='ivf' only; this index is kind={self._kind!r}")
+        if value < 1:
+            raise RetokError(f"nprobe must be >= 1; got {value}")
+        self._index.nprobe = int(value)
+
+    @property
+    def ef_search(self) -> int | None:
+        """HNSW search beam width (None for other kinds). Settable."""
+        return self._ef_search if self._kind == "hnsw" else None
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        if self._kind != "hnsw":
+            raise RetokError(f"ef_search applies to kind='hnsw' only; this index is kind={self._kind!r}")
+        if value < 1:
+            raise RetokError(f"ef_search must be >= 1; got {value}")
+        self._ef_search = int(value)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __repr__(self) -> str:
+        return f"NeighbourIndex(size={self._size}, dim={self._dim}, metric={self.metric!r}, kind={self._kind!r})"
+
+    # ---------------------------------------------------------------- build and search
+
+    def _set_threads(self) -> None:
+        self._faiss.omp_set_num_threads(torch.get_num_threads())
+
+    def _build_faiss(self, table: np.ndarray, *, hnsw_m: int, ef_construction: int, nlist: int | None):
+        faiss = self._faiss
+        self._set_threads()
+        n, d = table.shape
+        faiss_metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        if self._kind == "exact":
+            index = faiss.IndexFlatL2(d) if self.metric == "l2" else faiss.IndexFlatIP(d)
+        elif self._kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, hnsw_m, faiss_metric)
+            index.hnsw.efConstruction = ef_construction
+        else:  # ivf
+            # faiss warns below 39 training points per centroid; cap nlist so that never happens.
+            nlist = nlist or max(1, min(round(4 * math.sqrt(n)), n // 39))
+            if not 1 <= nlist <= n:
+                raise RetokError(f"nlist must be between 1 and the number of vectors ({n}); got {nlist}")
+            quantizer = faiss.IndexFlatL2(d) if self.metric == "l2" else faiss.IndexFlatIP(d)
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss_metric)
+            index.cp.seed = self.seed
+            # faiss would subsample 256 points per centroid itself; sampling here, from our seed,
+            # keeps the training set a function of (vectors, seed) alone.
+            rng = np.random.default_rng(self.seed)
+            sample = min(n, 256 * nlist)
+            train = table if sample == n else table[np.sort(rng.choice(n, size=sample, replace=False))]
+            index.train(np.ascontiguousarray(train))
+            index.nprobe = self._nprobe or min(nlist, max(8, nlist // 16))
+            self._quantizer = quantizer  # the IVF index does not own it; keep it alive
+        index.add(table)
+        return index
+
+    def search(
+        self, queries: Any, k: int, *, batch_size: int = 8192, progress: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k nearest indexed rows of each query.
+
+        queries (Q, d) -> scores (Q, k) float32, ids (Q, k) int64 (row numbers of ``vectors``).
+        Queries go through in batches of ``batch_size``; ``progress`` shows a bar when there
+        are more than 4 batches.
+        """
+        q = as_float32_matrix(queries, name="queries")
+        _check_search(self._size, self._dim, q, k)
+        k = int(k)
+        if batch_size < 1:
+            raise RetokError(f"batch_size must be >= 1; got {batch_size}")
+        q = prepare(q, self.metric)
+        n_q = q.shape[0]
+        scores = torch.empty(n_q, k, dtype=torch.float32)
+        ids = torch.empty(n_q, k, dtype=torch.int64)
+        starts = range(0, n_q, batch_size)
+        if self._kind != "torch":
+            self._set_threads()
+            if self._kind == "hnsw":
+                self._index.hnsw.efSearch = max(self._ef_search, k)
+        bar = tqdm(starts, desc=f"{self._kind} search", unit="batch", disable=not progress or len(starts) <= 4)
+        for start in bar:
+            batch = q[start : start + batch_size]
+            if self._kind == "torch":
+                s, i = _search_prepared(self._table, self._bias, self._size, batch, k, self.metric, chunk_size=2048)
+            else:
+                d, i = self._index.search(batch.numpy(), k)
+                s, i = torch.from_numpy(d), torch.from_numpy(i)
+            scores[start : start + len(batch)] = s
+            ids[start : start + len(batch)] = i
+        return scores, ids
+
+
+__all__ = ["AUTO_EXACT_MAX_ROWS", "NeighbourIndex", "brute_force_topk", "topk_rows"]
