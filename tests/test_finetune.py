@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -126,11 +127,16 @@ def test_two_processes_give_the_same_losses_as_one(tmp_path):
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "finetune.py"
     common = ["--tiny", "--model", str(tmp_path / "m"), "--train-bytes", "None", "--seq-len", "16", "--epochs", "2"]
     single = [sys.executable, str(recipe), *common, "--out", str(tmp_path / "one"), "--history", str(tmp_path / "one.json")]
-    subprocess.run(single, check=True, capture_output=True)
+    first = subprocess.run(single, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    with socket.socket() as s:  # a free port for the rendezvous, so parallel or repeated runs do not collide
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517"]
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]
     double = [*launcher, str(recipe), *common, "--out", str(tmp_path / "two"), "--history", str(tmp_path / "two.json")]
-    run = subprocess.run(double, check=True, capture_output=True, text=True)
+    run = subprocess.run(double, capture_output=True, text=True)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     assert "2 process(es)" in run.stdout + run.stderr
     one = [h["loss"] for h in json.loads((tmp_path / "one.json").read_text()) if "loss" in h]
     two = [h["loss"] for h in json.loads((tmp_path / "two.json").read_text()) if "loss" in h]
