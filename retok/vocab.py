@@ -269,14 +269,3 @@ class VocabAlignment:
             "unmatched_specials": len(self.unmatched_specials),
             "unused_ids": len(self.unused),
         }
-
-    def source_id_for_target(self, target_id: int) -> int | None:
-        return self.matches.get(target_id)
-
-    def target_id_for_source(self, source_id: int) -> int | None:
-        """The target id whose row is copied from ``source_id`` (specials first), or None."""
-        best = None
-        for t, s in self.matches.items():
-            if s == source_id and (best is None or self.kinds[t].startswith("special")):
-                best = t
-        return best

@@ -44,10 +44,6 @@ class InitConfig:
         """Rebuild a config from :meth:`to_dict` output; dispatches on ``data["method"]``."""
         return make_config(data["method"], **data.get("options", {}))
 
-    @classmethod
-    def fields_help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-
 
 C = TypeVar("C", bound=InitConfig)
 
