@@ -615,6 +615,11 @@ def status() -> list[AssetStatus]:
     ok = _is_complete(folder, _lohelp_expected(), _lohelp_files())
     source = "apt-get download libreoffice-help-{en-us,de,fr,es}, ~40 s"
     rows.append(_status_row(f"lohelp-{LOHELP_VERSION}", folder, ok, "LibreOffice help text en/de/fr/es + pairs", source))
+    from .static.dictionary import freedict_folders, freedict_is_complete  # here: retok.static imports this module
+
+    for folder in freedict_folders():  # only the dictionaries fetched so far: the pairs are open-ended
+        source = "apt-get download dict-freedict-<pair>, ~30 s for eng-deu"
+        rows.append(_status_row(folder.name, folder, freedict_is_complete(folder), "FreeDict word pairs (pairs.tsv)", source))
     return rows
 
 

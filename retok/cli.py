@@ -3,7 +3,7 @@
     retok methods
     retok transplant --model DIR --tokenizer DIR --method fvt --out DIR
     retok eval --model DIR --text FILE
-    retok train-tokenizer --corpus FILE --vocab-size N --kind bpe --like DIR --out DIR
+    retok train-tokenizer --corpus FILE --vocab-size N --kind bpe --like DIR --out DIR [--supertokens]
     retok assets [--fetch]
     retok demo --out DIR
 
@@ -110,9 +110,17 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, overwrite=args.overwrite)
     corpus = train_paragraphs(args.corpus) if args.exclude_heldout else args.corpus
-    tokenizer = train_tokenizer(corpus, vocab_size=args.vocab_size, kind=args.kind, like=args.like, min_frequency=args.min_frequency)
+    tokenizer = train_tokenizer(
+        corpus, vocab_size=args.vocab_size, kind=args.kind, like=args.like, min_frequency=args.min_frequency,
+        supertokens=args.supertokens, max_words=args.max_words, supertoken_fraction=args.supertoken_fraction,
+    )
     save_tokenizer(tokenizer, args.out, overwrite=args.overwrite)
-    print(f"trained a {args.kind} tokenizer with {len(tokenizer)} entries; saved to {args.out}")
+    what = f"{args.kind} tokenizer with {len(tokenizer)} entries"
+    if args.supertokens:
+        from .supertokens import multi_word_tokens
+
+        what += f" ({len(multi_word_tokens(tokenizer))} span several words)"
+    print(f"trained a {what}; saved to {args.out}")
     return 0
 
 
@@ -202,6 +210,12 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--like", required=True, help="source tokenizer (folder or hub id) whose pipeline and specials are inherited")
     p.add_argument("--min-frequency", type=int, default=1, help="BPE: merge only pairs seen at least this often")
     p.add_argument("--exclude-heldout", action="store_true", help="train only on paragraphs outside the held-out split")
+    p.add_argument("--supertokens", action="store_true", help="byte-level BPE: also learn tokens that span several words (SuperBPE-style)")
+    p.add_argument("--max-words", type=int, default=4, help="with --supertokens: the most words one token may span (default 4)")
+    p.add_argument(
+        "--supertoken-fraction", type=float, default=0.1,
+        help="with --supertokens: the share of --vocab-size learned across words (default 0.1)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_train_tokenizer)

@@ -12,7 +12,10 @@ inherits from the source (``like``) tokenizer:
   chat template, ``model_max_length`` and the padding/truncation sides.
 
 Only the model (the vocabulary and its merges or scores) is learned, with the ``tokenizers``
-trainers: ``kind="bpe"`` (``BpeTrainer``) or ``kind="unigram"`` (``UnigramTrainer``).
+trainers: ``kind="bpe"`` (``BpeTrainer``) or ``kind="unigram"`` (``UnigramTrainer``). The one
+exception is ``supertokens=True`` (byte-level BPE only): the last part of the vocabulary is
+learned across word boundaries, and the pre-tokenizer then splits phrases, not words
+(:mod:`retok.supertokens`).
 
 Three pipeline families are handled:
 
@@ -49,6 +52,7 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from .atomic import atomic_dir
 from .errors import RetokError
 from .loading import load_tokenizer
+from .supertokens import DEFAULT_MAX_WORDS, DEFAULT_SUPERTOKEN_FRACTION, learn_supertokens
 from .textio import read_text
 
 __all__ = ["KINDS", "save_tokenizer", "train_tokenizer"]
@@ -72,6 +76,9 @@ def train_tokenizer(
     like: PreTrainedTokenizerBase | str | os.PathLike,
     kind: Literal["bpe", "unigram"] = "bpe",
     min_frequency: int = 1,
+    supertokens: bool = False,
+    max_words: int = DEFAULT_MAX_WORDS,
+    supertoken_fraction: float = DEFAULT_SUPERTOKEN_FRACTION,
     progress: bool = True,
 ) -> PreTrainedTokenizerBase:
     """Train a ``kind`` tokenizer of ``vocab_size`` entries on ``corpus`` that inherits ``like``'s conventions.
@@ -88,6 +95,12 @@ def train_tokenizer(
             that ``AutoTokenizer.from_pretrained`` loads.
         kind: ``"bpe"`` or ``"unigram"``.
         min_frequency: BPE only (unigram ignores it): a pair must be seen this often to be merged.
+        supertokens: byte-level BPE only: learn the last ``supertoken_fraction`` of the
+            vocabulary as merges across word boundaries (:mod:`retok.supertokens`); the
+            pre-tokenizer then splits text into phrases instead of words.
+        max_words: with ``supertokens``, the most words one entry may span (>= 2).
+        supertoken_fraction: with ``supertokens``, the share of ``vocab_size`` learned after
+            the word-level stage, in (0, 1).
         progress: show the ``tokenizers`` trainer's progress bars.
 
     Returns:
@@ -120,7 +133,14 @@ def train_tokenizer(
             f"vocab_size={vocab_size} is too small: the new tokenizer needs {what} = {minimum} entries "
             f"before it learns anything; pass vocab_size >= {minimum + 1} (real tokenizers use thousands)"
         )
-    if kind == "bpe":
+    if supertokens:
+        stage1_size = _check_supertokens(kind, spec, vocab_size, minimum, max_words, supertoken_fraction)
+        backend = _train_bpe(texts, spec, vocab_size=stage1_size, min_frequency=min_frequency, progress=progress)
+        backend = learn_supertokens(
+            backend, texts, vocab_size=vocab_size, n_frozen=len(spec.specials), max_words=max_words,
+            min_frequency=min_frequency, progress=progress,
+        )
+    elif kind == "bpe":
         backend = _train_bpe(texts, spec, vocab_size=vocab_size, min_frequency=min_frequency, progress=progress)
     else:
         backend = _train_unigram(texts, spec, vocab_size=vocab_size, progress=progress)
@@ -372,6 +392,30 @@ def _is_file(path: Path) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # Training
+
+
+def _check_supertokens(
+    kind: str, spec: _Inherited, vocab_size: int, minimum: int, max_words: int, fraction: float
+) -> int:
+    """Check the supertoken options against the source; return the vocabulary size of the word-level stage."""
+    if kind != "bpe":
+        raise RetokError(f"supertokens are BPE merges across words; kind={kind!r} is not supported, use kind='bpe'")
+    if not spec.byte_level:
+        family = "SentencePiece-style" if spec.sentencepiece else "not byte-level"
+        raise RetokError(
+            f"supertokens need a byte-level BPE source (GPT-2, Llama-3, Qwen2, SmolLM2); this source is {family}"
+        )
+    if not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 2:
+        raise RetokError(f"max_words must be an int >= 2 (a supertoken spans several words), got {max_words!r}")
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
+        raise RetokError(f"supertoken_fraction must be a number in (0, 1), got {fraction!r}")
+    stage1_size = vocab_size - round(fraction * vocab_size)
+    if stage1_size <= minimum or stage1_size >= vocab_size:
+        raise RetokError(
+            f"vocab_size={vocab_size} with supertoken_fraction={fraction} leaves {stage1_size} entries for the word-level "
+            f"stage, which needs more than {minimum} and fewer than {vocab_size}; raise vocab_size or change the fraction"
+        )
+    return stage1_size
 
 
 def _untrained(model: models.Model, spec: _Inherited) -> Tokenizer:

@@ -1,0 +1,301 @@
+"""StaticVectors: word vectors from a fastText model or a word2vec text file, with token composition.
+
+Conventions:
+
+* Every matrix is float32; a vocabulary of V words in dimension d is a (V, d) matrix whose row
+  ``i`` belongs to ``words[i]``. fastText vocabularies are most frequent first; fastText's
+  end-of-line word ``</s>`` is not a word and is left out.
+* A fastText ``.bin`` model also embeds strings outside its vocabulary: the average of the
+  input rows of the string's character n-grams (lengths ``minn..maxn`` of the string with the
+  begin/end markers ``<`` and ``>``, hashed into buckets with fastText's own
+  ``get_subword_id``), plus the word's own input row when it is a vocabulary word. That is
+  exactly ``get_word_vector`` for a whole word; :meth:`StaticVectors.token_vectors` applies
+  the same rule to word pieces, with only the markers that the piece really has.
+* An optional orthogonal rotation R (d, d) is applied to every vector returned (``x @ R``);
+  :meth:`StaticVectors.rotated` composes one in, the stored vectors are never changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from ..atomic import atomic_write_text
+from ..errors import RetokError
+
+BOW, EOW = "<", ">"  # fastText's begin- and end-of-word markers
+_FASTTEXT_EOS = "</s>"
+_TEXT_SUFFIXES = (".vec", ".txt")
+_ORTHOGONAL_TOL = 1e-3
+
+
+class StaticVectors:
+    """Static word vectors: a vocabulary, a (V, d) float32 matrix, optionally a fastText subword model and a rotation.
+
+    Build one with :meth:`load` (a file) or :meth:`from_matrix` (arrays); the constructor is internal.
+    """
+
+    def __init__(self, words: list[str], matrix: np.ndarray, *, model: Any = None, rotation: np.ndarray | None = None) -> None:
+        self.words: list[str] = words
+        self.dim: int = int(matrix.shape[1])
+        self._matrix = matrix
+        self._row = {w: i for i, w in enumerate(words)}
+        self._model = model
+        self._rotation = rotation
+        self._rotated_matrix: np.ndarray | None = None
+        args = model.f.getArgs() if model is not None else None
+        self._minn, self._maxn = (args.minn, args.maxn) if args is not None else (0, 0)
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> StaticVectors:
+        """Read ``.bin`` (a fastText model, with subwords) or ``.vec`` / ``.txt`` (word2vec text format).
+
+        The text format is one ``word v1 ... vd`` line per word, values separated by single
+        spaces, with an optional first line ``V d``.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise RetokError(f"vector file {str(path)!r} does not exist or is not a file; check the path")
+        if path.suffix == ".bin":
+            return cls._load_fasttext(path)
+        if path.suffix in _TEXT_SUFFIXES:
+            return cls._load_text(path)
+        raise RetokError(
+            f"unknown vector file type {path.suffix!r} for {str(path)!r}; pass a fastText model (.bin) "
+            "or word2vec text vectors (.vec or .txt)"
+        )
+
+    @classmethod
+    def from_matrix(cls, words: Sequence[str], matrix: Any) -> StaticVectors:
+        """Vectors from a word list and a (V, d) matrix (copied as float32); no subwords, no rotation."""
+        words = list(words)
+        try:
+            m = np.array(matrix, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise RetokError(f"vector matrix must be a (V, d) array of numbers; could not convert it: {e}") from None
+        if m.ndim != 2 or m.shape[1] == 0:
+            raise RetokError(f"vector matrix must be 2-D (V, d) with d >= 1; got shape {m.shape}")
+        if m.shape[0] != len(words):
+            raise RetokError(f"got {len(words)} words but {m.shape[0]} matrix rows; pass one row per word")
+        if not np.isfinite(m).all():
+            raise RetokError("vector matrix contains NaN or infinite values; clean or drop those rows first")
+        _check_unique(words, where="the word list")
+        return cls(words, m)
+
+    @classmethod
+    def _load_fasttext(cls, path: Path) -> StaticVectors:
+        import fasttext
+
+        with contextlib.redirect_stderr(io.StringIO()):  # load_model prints an API-change notice on every call
+            try:
+                model = fasttext.load_model(str(path))
+            except ValueError as e:
+                raise RetokError(f"could not read fastText model {str(path)!r} ({e}); is it a .bin written by fastText?") from None
+        if model.is_quantized():
+            raise RetokError(f"{str(path)!r} is a quantized fastText model (.ftz); retok needs the full .bin model")
+        words = [w for w in model.get_words() if w != _FASTTEXT_EOS]
+        if not words:
+            raise RetokError(f"fastText model {str(path)!r} has an empty vocabulary; train it on more text")
+        matrix = np.stack([model.get_word_vector(w) for w in words]).astype(np.float32, copy=False)
+        return cls(words, matrix, model=model)
+
+    @classmethod
+    def _load_text(cls, path: Path) -> StaticVectors:
+        words: list[str] = []
+        rows: list[np.ndarray] = []
+        first_line: dict[str, int] = {}
+        declared: int | None = None
+        dim: int | None = None
+        with open(path, encoding="utf-8", errors="strict") as f:
+            try:
+                for line_no, line in enumerate(f, start=1):
+                    parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+                    if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                        declared, dim = int(parts[0]), int(parts[1])
+                        continue
+                    if parts == [""]:
+                        continue
+                    dim = dim if dim is not None else len(parts) - 1
+                    if len(parts) != dim + 1 or dim < 1:
+                        raise RetokError(
+                            f"{path}:{line_no}: expected a word and {dim} numbers separated by single spaces, "
+                            f"got {len(parts)} fields; fix the line or the 'V d' header"
+                        )
+                    word = parts[0]
+                    if word in first_line:
+                        raise RetokError(f"{path}:{line_no}: word {word!r} already appeared on line {first_line[word]}; keep one vector per word")
+                    try:
+                        rows.append(np.asarray(parts[1:], dtype=np.float32))
+                    except ValueError:
+                        raise RetokError(f"{path}:{line_no}: the values of {word!r} are not all numbers") from None
+                    first_line[word] = line_no
+                    words.append(word)
+            except UnicodeDecodeError as e:
+                raise RetokError(f"{str(path)!r} is not valid UTF-8 ({e.reason} at byte {e.start} of a line); convert it to UTF-8") from None
+        if not words:
+            raise RetokError(f"vector file {str(path)!r} holds no vectors; pass a word2vec text file with one 'word v1 ... vd' line per word")
+        if declared is not None and declared != len(words):
+            raise RetokError(f"{path}: the header says {declared} vectors but the file has {len(words)}; fix the header or drop it (it is optional)")
+        matrix = np.stack(rows)
+        if not np.isfinite(matrix).all():
+            raise RetokError(f"{path}: some vectors contain NaN or infinite values; clean or drop those lines")
+        return cls(words, matrix)
+
+    # ------------------------------------------------------------------ basic queries
+
+    @property
+    def has_subwords(self) -> bool:
+        """True for a fastText model trained with character n-grams (maxn > 0)."""
+        return self._model is not None and self._maxn > 0
+
+    @property
+    def rotation(self) -> np.ndarray | None:
+        """The (d, d) rotation applied to every returned vector, or None."""
+        return self._rotation
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._row
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __repr__(self) -> str:
+        kind = "fastText with subwords" if self.has_subwords else "word vectors"
+        return f"StaticVectors({len(self.words)} words, dim={self.dim}, {kind}{', rotated' if self._rotation is not None else ''})"
+
+    def word_matrix(self) -> np.ndarray:
+        """(V, d) float32, row ``i`` for ``words[i]``; rotated if a rotation is set. Do not modify it."""
+        if self._rotation is None:
+            return self._matrix
+        if self._rotated_matrix is None:
+            self._rotated_matrix = self._matrix @ self._rotation
+        return self._rotated_matrix
+
+    def word_vector(self, word: str) -> np.ndarray | None:
+        """(d,) float32: the vector of a vocabulary word, else its fastText subword composition.
+
+        None when the word is not in the vocabulary and nothing composes it (no subword model,
+        or no n-gram fits the word). A composed vector equals fastText's ``get_word_vector``.
+        """
+        row = self._row.get(word)
+        if row is not None:
+            return self.word_matrix()[row].copy()
+        if not self.has_subwords:
+            return None
+        vectors, found = self._compose([self._subword_ids(BOW + word + EOW, bow=True, eow=True)])
+        return vectors[0] if found[0] else None
+
+    def token_vectors(self, texts: Sequence[str], word_start: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for subword tokens, aware of the word boundary.
+
+        ``texts[i]`` is the token's surface string without any tokenizer space marker;
+        ``word_start[i]`` says whether it begins a word. With subwords, a word-start token
+        ``"haus"`` is the average of the input rows of the n-grams of ``"<haus"`` (no end
+        marker) and, when ``"haus"`` is a vocabulary word, its own input row; a continuation
+        token ``"haus"`` averages the n-grams of ``"haus"`` alone (no marker at either end).
+        Without subwords, a word-start token that is a vocabulary word gets its word vector and
+        every other token gets none.
+
+        Returns vectors (N, d) float32 (rotated if a rotation is set; zero rows where nothing
+        composes) and found (N,) bool.
+        """
+        if len(texts) != len(word_start):
+            raise RetokError(f"token_vectors got {len(texts)} texts but {len(word_start)} word_start flags; pass one flag per text")
+        if not self.has_subwords:
+            rows = np.array([self._row.get(t, -1) if start else -1 for t, start in zip(texts, word_start)], dtype=np.int64)
+            found = rows >= 0
+            vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+            vectors[found] = self.word_matrix()[rows[found]]
+            return vectors, found
+        id_lists = []
+        for text, start in zip(texts, word_start):
+            ids = self._subword_ids(BOW + text if start else text, bow=bool(start), eow=False)
+            if start and text in self._row:
+                ids.insert(0, self._model.get_word_id(text))
+            id_lists.append(ids)
+        return self._compose(id_lists)
+
+    def rotated(self, rotation: Any) -> StaticVectors:
+        """A view of these vectors with the orthogonal ``rotation`` (d, d) composed in (``x @ rotation``).
+
+        The words, matrix and subword model are shared, not copied.
+        """
+        r = np.asarray(rotation, dtype=np.float32)
+        if r.shape != (self.dim, self.dim):
+            raise RetokError(f"rotation must have shape ({self.dim}, {self.dim}) to match the vectors; got {r.shape}")
+        error = float(np.abs(r.T.astype(np.float64) @ r - np.eye(self.dim)).max())
+        if not error <= _ORTHOGONAL_TOL:
+            raise RetokError(
+                f"rotation is not orthogonal (max |R^T R - I| = {error:.2g} > {_ORTHOGONAL_TOL}); "
+                "pass the rotation from retok.static.align() or procrustes()"
+            )
+        combined = r if self._rotation is None else (self._rotation @ r).astype(np.float32)
+        return StaticVectors(self.words, self._matrix, model=self._model, rotation=combined)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the (rotated) word vectors in word2vec text format (``V d`` header), atomically.
+
+        Values are written with 9 significant digits, which round-trips float32 exactly.
+        """
+        path = Path(path)
+        if path.suffix not in _TEXT_SUFFIXES:
+            raise RetokError(f"save() writes word2vec text; give the file a .vec or .txt name, not {path.name!r}")
+        if path.exists() and not overwrite:
+            raise RetokError(f"{str(path)!r} already exists; pass overwrite=True to replace it, or choose another name")
+        bad = next((w for w in self.words if not w or w != "".join(w.split())), None)
+        if bad is not None:
+            raise RetokError(f"word {bad!r} is empty or contains whitespace, which the word2vec text format cannot hold")
+        lines = [f"{len(self.words)} {self.dim}"]
+        lines += [w + " " + " ".join(f"{v:.9g}" for v in row) for w, row in zip(self.words, self.word_matrix().tolist())]
+        return atomic_write_text(path, "\n".join(lines) + "\n")
+
+    # ------------------------------------------------------------------ fastText composition
+
+    def _subword_ids(self, marked: str, *, bow: bool, eow: bool) -> list[int]:
+        """Input-matrix rows of the character n-grams of ``marked`` (lengths minn..maxn), as fastText hashes them.
+
+        ``bow`` / ``eow`` say that ``marked`` starts with ``<`` / ends with ``>``; a marker alone
+        is never an n-gram (fastText's rule for ``minn == 1``).
+        """
+        size = len(marked)
+        ids = []
+        for i in range(size):
+            for n in range(max(self._minn, 1), min(self._maxn, size - i) + 1):
+                if n == 1 and ((bow and i == 0) or (eow and i == size - 1)):
+                    continue
+                ids.append(self._model.get_subword_id(marked[i : i + n]))
+        return ids
+
+    def _compose(self, id_lists: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Average the input rows of each id list: (N, d) float32 (rotated) and found (N,) bool."""
+        lengths = np.array([len(ids) for ids in id_lists], dtype=np.int64)
+        flat = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=int(lengths.sum()))
+        unique, inverse = np.unique(flat, return_inverse=True)
+        table = np.stack([self._model.get_input_vector(int(i)) for i in unique]) if len(unique) else np.zeros((0, self.dim))
+        weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        averaging = sparse.csr_matrix((weights, inverse, indptr), shape=(len(id_lists), len(unique)))
+        vectors = np.asarray(averaging @ table.astype(np.float64), dtype=np.float32)
+        if self._rotation is not None:
+            vectors = vectors @ self._rotation
+        return vectors, lengths > 0
+
+
+def _check_unique(words: Sequence[str], *, where: str) -> None:
+    seen: set[str] = set()
+    for i, w in enumerate(words):
+        if w in seen:
+            raise RetokError(f"word {w!r} appears twice in {where} (again at position {i}); keep one vector per word")
+        seen.add(w)
+
+
+__all__ = ["BOW", "EOW", "StaticVectors"]
