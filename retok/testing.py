@@ -85,3 +85,34 @@ def tiny_llama(vocab_size: int, *, tie: bool = True, hidden: int = 32, layers: i
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     return model.eval()
+
+
+#: word pairs of ENGLISH / GERMAN for tiny dictionary tests
+DICTIONARY = [
+    ("house", "Haus"), ("garden", "Garten"), ("summer", "Sommer"), ("table", "Tabelle"), ("cells", "Zellen"),
+    ("document", "Dokument"), ("format", "Format"), ("dialog", "Dialog"), ("options", "Optionen"), ("text", "Text"),
+    ("number", "Zahl"), ("formula", "Formel"), ("fox", "Fuchs"), ("dog", "Hund"), ("menu", "Menü"), ("small", "klein"),
+]
+
+
+def tiny_method_options(folder, english_tokenizer: PreTrainedTokenizerBase, german_tokenizer: PreTrainedTokenizerBase) -> dict[str, dict]:
+    """Options that let every registered method run on the tiny fixtures: fastText models trained in seconds.
+
+    Returns ``{method: options}`` (methods that need nothing external are absent). ``folder`` is
+    a writable directory for the vectors and the dictionary.
+    """
+    from pathlib import Path
+
+    from .static import train_fasttext
+    from .initializers.focus import token_level_lines
+
+    folder = Path(folder)
+    small = {"dim": 16, "epochs": 5, "min_count": 1, "bucket": 5000, "threads": 1, "cache": False, "progress": False}
+    en = train_fasttext(ENGLISH * 30, out=folder / "en.bin", **small)
+    de = train_fasttext(GERMAN * 30, out=folder / "de.bin", **small)
+    lines = token_level_lines(german_tokenizer, "\n".join(GERMAN * 30))
+    tokens = train_fasttext(lines, words="as-is", out=folder / "de-tokens.bin", **small)
+    dictionary = folder / "en-de.tsv"
+    dictionary.write_text("".join(f"{s}\t{t}\n" for s, t in DICTIONARY), encoding="utf-8")
+    words = {"source_vectors": str(en), "target_vectors": str(de), "dictionary": str(dictionary)}
+    return {"wechsel": words, "focus": {"fasttext_model": str(tokens)}, "tokenadapt-fasttext": {**words, "aux": "fasttext"}}

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from retok.testing import GERMAN, tiny_llama, tiny_tokenizer  # noqa: E402
+from retok.testing import GERMAN, tiny_llama, tiny_method_options, tiny_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +30,9 @@ def tie(request) -> bool:
 @pytest.fixture
 def english_model(english_tokenizer, tie):
     return tiny_llama(len(english_tokenizer), tie=tie)
+
+
+@pytest.fixture(scope="session")
+def method_options(tmp_path_factory, english_tokenizer, german_tokenizer):
+    """{method: options} so that every method runs on the tiny fixtures (fastText vectors trained once)."""
+    return tiny_method_options(tmp_path_factory.mktemp("vectors"), english_tokenizer, german_tokenizer)

@@ -55,11 +55,13 @@ class NewRows:
     input:  (N, d) rows for the input embeddings
     output: (N, d) rows for an untied LM head, or None when the source head is tied
     provenance: a label per row (e.g. "fvt", "fallback-mean"); counted in the report
+    details: method-specific facts for the report (e.g. the dictionary alignment's P@1)
     """
 
     input: torch.Tensor
     output: torch.Tensor | None
     provenance: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,11 @@ class InitReport:
     counts: dict[str, int]
     alignment: dict[str, int]
     new_token_ids: list[int] = field(repr=False)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "counts": self.counts, "alignment": self.alignment}
+        out = {"method": self.method, "counts": self.counts, "alignment": self.alignment}
+        return {**out, "details": self.details} if self.details else out
 
     def __str__(self) -> str:
         parts = ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
@@ -174,6 +178,7 @@ def init_embeddings(
     e_in = mean_in.expand(size, dim).clone()
     e_out = None if source.output is None else mean_out.expand(size, dim).clone()
     labels: Counter[str] = Counter()
+    details: dict[str, Any] = {}
     if alignment.matches:
         tgt = torch.tensor(list(alignment.matches), dtype=torch.long)
         src = torch.tensor(list(alignment.matches.values()), dtype=torch.long)
@@ -194,10 +199,12 @@ def init_embeddings(
                 raise RuntimeError(f"initializer {spec.name} returned no output rows for an untied head")
             e_out[new] = rows.output.to(e_out.dtype)
         labels.update(rows.provenance)
+        details = rows.details
     report = InitReport(
         method=spec.name,
         counts={k: v for k, v in labels.items() if v},
         alignment=alignment.report(),
         new_token_ids=list(alignment.new) + list(alignment.unmatched_specials),
+        details=details,
     )
     return InitResult(TokenEmbeddings(alignment.target.tokenizer, e_in, e_out), report)

@@ -50,12 +50,15 @@ def pool_pieces(table: torch.Tensor, decompositions: list[list[int]], pooling: L
     return out
 
 
-@register_initializer("fvt", config=FVTConfig, pretty_name="FVT", paper="https://aclanthology.org/2022.emnlp-industry.41")
-def fvt(source: TokenEmbeddings, alignment: VocabAlignment, config: FVTConfig) -> NewRows:
-    """Copy matches; new rows = mean of the source rows of the token's pieces under the old tokenizer."""
+def fvt_rows(source: TokenEmbeddings, alignment: VocabAlignment, output_pooling: Literal["mean", "first", "last"] = "mean") -> NewRows:
+    """The FVT estimate for every id in ``alignment.new`` (input rows (N, d), output rows or None).
+
+    The other methods use it as their subword prior: the estimate they fall back to, or blend
+    with, where their own evidence is weak. Tokens whose bytes nothing covers get the mean.
+    """
     decompositions = [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
     rows_in = pool_pieces(source.input, decompositions)
-    rows_out = None if source.output is None else pool_pieces(source.output, decompositions, config.output_pooling)
+    rows_out = None if source.output is None else pool_pieces(source.output, decompositions, output_pooling)
     empty = [i for i, d in enumerate(decompositions) if not d]
     provenance = ["fvt"] * len(decompositions)
     if empty:  # nothing in the old vocabulary covers these bytes (e.g. a byte-less SentencePiece source)
@@ -66,3 +69,9 @@ def fvt(source: TokenEmbeddings, alignment: VocabAlignment, config: FVTConfig) -
         for i in empty:
             provenance[i] = "fallback-mean"
     return NewRows(rows_in, rows_out, provenance)
+
+
+@register_initializer("fvt", config=FVTConfig, pretty_name="FVT", paper="https://aclanthology.org/2022.emnlp-industry.41")
+def fvt(source: TokenEmbeddings, alignment: VocabAlignment, config: FVTConfig) -> NewRows:
+    """Copy matches; new rows = mean of the source rows of the token's pieces under the old tokenizer."""
+    return fvt_rows(source, alignment, config.output_pooling)

@@ -1,0 +1,73 @@
+"""Pure tensor functions that the embedding-space methods share: weights over neighbours, and mixing.
+
+Conventions: ``table`` is a (V, d) embedding matrix; neighbour lists are ``ids`` (N, k) int64 row
+numbers into ``table`` with ``-1`` for "no neighbour", and ``scores`` (N, k) float similarities,
+best first. Every function returns new tensors and never changes its inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def softmax_weights(scores: torch.Tensor, ids: torch.Tensor, temperature: float, *, threshold: float | None = None) -> torch.Tensor:
+    """softmax(scores / temperature) over each row's valid neighbours.
+
+    scores (N, k), ids (N, k) -> weights (N, k) summing to 1 per row; 0 for ``ids == -1`` and, with a
+    ``threshold``, for scores below it. A row with no valid neighbour gets all-zero weights.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    valid = ids >= 0
+    if threshold is not None:
+        valid &= scores >= threshold
+    logits = (scores.double() / temperature).masked_fill(~valid, float("-inf"))
+    weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # an all -inf row gives NaN -> 0
+    return weights.masked_fill(~valid, 0.0).to(scores.dtype)
+
+
+def sparsemax(z: torch.Tensor) -> torch.Tensor:
+    """Sparsemax (Martins & Astudillo, 2016) of each row: the Euclidean projection onto the simplex.
+
+    z (N, K) -> p (N, K), p >= 0, rows sum to 1, exactly zero below the row's threshold tau.
+    ``-inf`` entries get 0.
+    """
+    sorted_z, _ = torch.sort(z.double(), dim=1, descending=True)
+    finite = torch.isfinite(sorted_z)
+    cumsum = torch.where(finite, sorted_z, torch.zeros_like(sorted_z)).cumsum(1)
+    k = torch.arange(1, z.shape[1] + 1, dtype=torch.float64)
+    support = finite & (1 + k * sorted_z > cumsum)
+    size = support.sum(1, keepdim=True).clamp(min=1)
+    tau = (cumsum.gather(1, size - 1) - 1) / size
+    return (z.double() - tau).clamp(min=0).nan_to_num(0.0).to(z.dtype)
+
+
+def sparsemax_is_exact(top_scores: torch.Tensor, rest_bound: torch.Tensor) -> torch.Tensor:
+    """Whether sparsemax over the top-K scores equals sparsemax over all of them.
+
+    top_scores (N, K) the K largest scores per row (descending), rest_bound (N,) an upper bound on
+    every score left out (e.g. the K-th score itself). Sparsemax over the full row has the same
+    support iff every left-out score is <= the threshold tau computed on the top K -> (N,) bool.
+    """
+    p = sparsemax(top_scores)
+    support = p > 0
+    size = support.sum(1).clamp(min=1)
+    tau = (torch.where(support, top_scores, torch.zeros_like(top_scores)).sum(1) - 1) / size
+    return rest_bound <= tau
+
+
+def mix_rows(table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_j weights[n, j] * table[ids[n, j]]: table (V, d), ids (N, k), weights (N, k) -> (N, d).
+
+    Entries with ``ids == -1`` must have weight 0 (they are read as row 0 and multiplied by 0).
+    """
+    safe = ids.clamp(min=0)
+    return torch.einsum("nk,nkd->nd", weights.to(table.dtype), table[safe])
+
+
+def blend(primary: torch.Tensor, prior: torch.Tensor, prior_weight: torch.Tensor | float) -> torch.Tensor:
+    """(1 - w) * primary + w * prior, row-wise: primary, prior (N, d); w a scalar or (N,) in [0, 1]."""
+    w = torch.as_tensor(prior_weight, dtype=primary.dtype)
+    if w.dim() == 1:
+        w = w[:, None]
+    return (1 - w) * primary + w * prior

@@ -1,0 +1,111 @@
+"""``tokenadapt``: a local subword estimate mixed with a global nearest-neighbour estimate.
+
+Sharthak et al., 2025, https://arxiv.org/abs/2505.09738. For each new token ``s`` with pieces
+``p_1..p_n`` under the old tokenizer (decomposed from its canonical bytes):
+
+* local: ``c_i = cos(φ(s), φ(p_i))``, ``a = softmax(c)``, ``l_i = bytes(p_i) / bytes(s)``,
+  ``w = softmax(((a + l) / 2) / τ)``, ``e_local = Σ w_i E[p_i]``;
+* global: the ``k`` old tokens nearest to ``φ(s)`` (cosine, :class:`retok.index.NeighbourIndex`),
+  similarities below ``threshold`` dropped, ``e_global = Σ softmax(σ/τ)_j E[o_j]``;
+* ``e = (1 - weight) e_local + weight e_global`` (only the local estimate when no neighbour
+  passes the threshold or ``s`` has no auxiliary vector).
+
+φ is an auxiliary space from :mod:`.aux_spaces` (``aux``): the source model's own embeddings
+(default, needs nothing external), aligned fastText, or all-MiniLM-L6-v2. Tokens shared by both
+vocabularies are copied by canonical bytes (the reference compares raw strings, so ``Ġ`` and
+``▁`` vocabularies share almost nothing). Untied heads: the output rows use the same weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..embeddings import TokenEmbeddings
+from ..index import NeighbourIndex
+from ..vocab import VocabAlignment
+from .aux_spaces import AUX_SPACES
+from .base import InitConfig, NewRows, register_initializer
+from .combine import blend, mix_rows, softmax_weights
+from .fvt import fvt_rows
+from .wordspace import WordVectorOptions
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenAdaptConfig(WordVectorOptions, InitConfig):
+    aux: str = field(default="model", metadata={"help": "auxiliary space: model (source embeddings), fasttext (aligned word vectors), minilm (sentence encoder)"})
+    top_k: int = field(default=3, metadata={"help": "old tokens in the global estimate"})
+    temperature: float = field(default=0.3, metadata={"help": "softmax temperature of both heuristics"})
+    weight: float = field(default=0.3, metadata={"help": "weight of the global estimate in the hybrid"})
+    threshold: float = field(default=0.0, metadata={"help": "neighbours less similar than this are dropped from the global estimate"})
+
+
+def padded_pieces(decompositions: list[list[int]]) -> torch.Tensor:
+    """Ragged piece lists -> (N, L) int64 with -1 padding (L >= 1)."""
+    width = max([len(d) for d in decompositions] + [1])
+    out = torch.full((len(decompositions), width), -1, dtype=torch.long)
+    for r, d in enumerate(decompositions):
+        out[r, : len(d)] = torch.tensor(d, dtype=torch.long)
+    return out
+
+
+def local_weights(similarity: torch.Tensor, length_ratio: torch.Tensor, valid: torch.Tensor, temperature: float) -> torch.Tensor:
+    """TokenAdapt's piece weights: softmax(((softmax(c) + l) / 2) / τ) over each row's valid pieces.
+
+    similarity c (N, L), length_ratio l (N, L), valid (N, L) bool -> weights (N, L), 0 off ``valid``.
+    """
+    a = torch.softmax(similarity.double().masked_fill(~valid, float("-inf")), dim=1).nan_to_num(0.0)
+    b = (a + length_ratio.double()) / 2
+    w = torch.softmax((b / (temperature + 1e-5)).masked_fill(~valid, float("-inf")), dim=1).nan_to_num(0.0)
+    return w.to(similarity.dtype)
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine of a (..., D) and b (..., D); 0 where either is a zero vector."""
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-12)
+
+
+@register_initializer("tokenadapt", config=TokenAdaptConfig, pretty_name="TokenAdapt", paper="https://arxiv.org/abs/2505.09738")
+def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: TokenAdaptConfig) -> NewRows:
+    """Copy matches; new rows = (1-w) x similarity/length-weighted pieces + w x softmax top-k neighbours in an auxiliary space."""
+    space = AUX_SPACES.get(config.aux)
+    prior = fvt_rows(source, alignment)
+    aux = space(source, alignment, config, prior)
+    decompositions = [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
+    pieces = padded_pieces(decompositions)
+    valid = pieces >= 0
+    safe = pieces.clamp(min=0)
+    lengths = torch.tensor([len(k) if k is not None else 1 for k in alignment.source.keys] + [1] * (source.input.shape[0] - len(alignment.source.keys)))
+    whole = torch.tensor([len(alignment.target.keys[i]) for i in alignment.new], dtype=torch.float32)
+    ratio = lengths[safe].float() / whole[:, None]
+    new_vec = torch.where(aux.new_found[:, None], aux.new, torch.zeros_like(aux.new))
+    sim = _cosine(new_vec[:, None, :], aux.old[safe]) * aux.old_found[safe]
+    w_local = local_weights(sim, ratio, valid, config.temperature)
+    rows_in = mix_rows(source.input, pieces, w_local)
+    rows_out = None if source.output is None else mix_rows(source.output, pieces, w_local)
+    has_pieces = valid.any(1)
+    provenance = ["tokenadapt-local" if h else "fallback-mean" for h in has_pieces.tolist()]
+    if not has_pieces.all():
+        rows_in[~has_pieces] = prior.input[~has_pieces]
+        if rows_out is not None:
+            rows_out[~has_pieces] = prior.output[~has_pieces]
+
+    old_ids = aux.old_found.nonzero().squeeze(1)
+    queries = aux.new_found.nonzero().squeeze(1)
+    details = {"aux": config.aux, **aux.report, "new_tokens_with_vector": int(aux.new_found.sum())}
+    if old_ids.numel() and queries.numel():
+        index = NeighbourIndex(aux.old[old_ids], metric="cosine", kind="exact")
+        scores, hits = index.search(aux.new[queries], min(config.top_k, len(index)))
+        weights = softmax_weights(scores, hits, config.temperature, threshold=config.threshold)
+        ids = torch.where(hits >= 0, old_ids[hits.clamp(min=0)], torch.full_like(hits, -1))
+        has_global = weights.sum(1) > 0
+        rows = queries[has_global]
+        w = torch.where(has_pieces[rows], config.weight, 1.0)  # no pieces: the global estimate alone
+        rows_in[rows] = blend(rows_in[rows], mix_rows(source.input, ids[has_global], weights[has_global]), w)
+        if rows_out is not None:
+            rows_out[rows] = blend(rows_out[rows], mix_rows(source.output, ids[has_global], weights[has_global]), w)
+        for r in rows.tolist():
+            provenance[r] = "tokenadapt-hybrid"
+        details["median_best_similarity"] = float(scores[:, 0].median())
+    return NewRows(rows_in, rows_out, provenance, details)

@@ -1,0 +1,129 @@
+"""Aligned static word vectors for the embedding-space methods (``wechsel``, ``tokenadapt``'s fastText space).
+
+:class:`WordVectorOptions` is the block of options a config inherits to name its vectors;
+:func:`aligned_word_space` turns those options into two :class:`~retok.static.StaticVectors` in
+one space (the source vectors rotated onto the target ones) and :func:`token_vectors` embeds
+tokens of a vocabulary there, by their canonical bytes: the word-start flag comes from the
+leading space of the key, never from ``decode(id).strip()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import RetokError
+from ..static import StaticVectors, align, load_dictionary, train_fasttext
+from ..vocab import CanonicalVocab
+
+
+@dataclass(frozen=True, kw_only=True)
+class WordVectorOptions:
+    """Where the source- and target-language word vectors come from, and how they are aligned."""
+
+    source_vectors: str = field(default="", metadata={"help": "source-language vectors: fastText .bin or word2vec .vec (or give --source-text)"})
+    target_vectors: str = field(default="", metadata={"help": "target-language vectors: fastText .bin or word2vec .vec (or give --target-text)"})
+    source_text: str = field(default="", metadata={"help": "source-language text file to train fastText on when no --source-vectors (cached)"})
+    target_text: str = field(default="", metadata={"help": "target-language text file to train fastText on when no --target-vectors (cached)"})
+    dictionary: str = field(default="", metadata={"help": "bilingual dictionary: a 'source<TAB>target' TSV or 'freedict:eng-deu'"})
+    align: Literal["dictionary", "identical", "none"] = field(
+        default="dictionary",
+        metadata={"help": "how to map the source space onto the target: dictionary pairs (+ identical strings), identical strings only, or none (pre-aligned vectors)"},
+    )
+    vector_dim: int = field(default=100, metadata={"help": "fastText dimension when training vectors from text"})
+    vector_epochs: int = field(default=10, metadata={"help": "fastText epochs when training vectors from text"})
+    vector_min_count: int = field(default=3, metadata={"help": "fastText min_count when training vectors from text"})
+
+
+@dataclass(frozen=True)
+class AlignedWordSpace:
+    """source: source-language vectors rotated into the target space; target: target-language vectors."""
+
+    source: StaticVectors
+    target: StaticVectors
+    report: dict[str, Any]
+
+
+def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOptions, progress: bool) -> StaticVectors:
+    """The vectors file if given, else fastText trained (and cached) on the text file."""
+    if vectors:
+        return StaticVectors.load(vectors)
+    if text:
+        path = train_fasttext(
+            text,
+            dim=options.vector_dim,
+            epochs=options.vector_epochs,
+            min_count=options.vector_min_count,
+            progress=progress,
+        )
+        return StaticVectors.load(path)
+    raise RetokError(
+        f"no {side}-language word vectors: pass {side}_vectors=FILE (.bin or .vec) or {side}_text=FILE "
+        f"(a {side}-language text to train fastText on; CLI --{side}-vectors / --{side}-text)"
+    )
+
+
+def aligned_word_space(options: WordVectorOptions, *, seed: int = 0, progress: bool = True) -> AlignedWordSpace:
+    """Load (or train) both vector sets and rotate the source onto the target as ``options.align`` says."""
+    source = load_or_train(options.source_vectors, options.source_text, side="source", options=options, progress=progress)
+    target = load_or_train(options.target_vectors, options.target_text, side="target", options=options, progress=progress)
+    if source.dim != target.dim:
+        raise RetokError(
+            f"the source vectors have dimension {source.dim} but the target vectors {target.dim}; "
+            "use vectors of equal dimension (train both with the same vector_dim)"
+        )
+    report: dict[str, Any] = {"align": options.align, "source_words": len(source), "target_words": len(target)}
+    if options.align == "none":
+        return AlignedWordSpace(source, target, report)
+    if options.align == "dictionary":
+        if not options.dictionary:
+            raise RetokError(
+                "align='dictionary' needs a bilingual dictionary: pass dictionary='freedict:eng-deu' (Debian FreeDict) "
+                "or a TSV of 'source<TAB>target' pairs; for a language pair without one, use align='identical' "
+                "(identical strings as seed pairs) or align='none' for vectors that are already aligned"
+            )
+        pairs = load_dictionary(options.dictionary)
+    else:
+        pairs = []
+    if pairs:
+        fitted = align(source, target, pairs, seed=seed)
+    else:
+        shared = [(w, w) for w in source.words if w in target]
+        if not shared:
+            raise RetokError("align='identical' found no string in both vocabularies; pass a dictionary or pre-aligned vectors")
+        fitted = align(source, target, shared, held_out=0, identical=False, seed=seed)
+    report.update(fitted.to_dict())
+    return AlignedWordSpace(source.rotated(fitted.rotation), target, report)
+
+
+def token_texts(vocab: CanonicalVocab, ids: list[int]) -> tuple[list[str], list[bool], np.ndarray]:
+    """The text and word-start flag of each token, from its canonical bytes.
+
+    Returns texts, word_start, usable (N,) bool: False for specials, byte tokens that are not valid
+    UTF-8 on their own, and tokens that are only whitespace or punctuation-free empty strings.
+    """
+    texts, starts, usable = [], [], np.zeros(len(ids), dtype=bool)
+    for n, i in enumerate(ids):
+        key = vocab.keys[i]
+        text, start = "", False
+        if key is not None:
+            start = key.startswith(b" ")
+            try:
+                text = key.lstrip(b" ").decode("utf-8")
+            except UnicodeDecodeError:
+                text = ""
+        usable[n] = bool(text.strip()) and not any(c.isspace() for c in text)
+        texts.append(text)
+        starts.append(start)
+    return texts, starts, usable
+
+
+def token_vectors(vectors: StaticVectors, vocab: CanonicalVocab, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors (N, d) float32 of the tokens ``ids`` of ``vocab`` in the space of ``vectors``, and found (N,) bool."""
+    texts, starts, usable = token_texts(vocab, ids)
+    out, found = vectors.token_vectors(texts, starts)
+    found = found & usable
+    out[~found] = 0.0
+    return out, found
