@@ -3,6 +3,8 @@
 How to run:
     python recipes/readme_table.py demo runs/demo        # after `make demo`
     python recipes/readme_table.py payoff runs/payoff    # after `python recipes/payoff.py`
+    python recipes/readme_table.py init runs/init-benchmark     # after `python recipes/init_benchmark.py`
+    python recipes/readme_table.py supertokens runs/supertokens  # after `python recipes/supertokens.py`
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
 
@@ -31,7 +33,27 @@ def render_payoff(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8") + "\n![held-out BPB against training bytes](docs/payoff-curve.png)\n"
 
 
-RENDERERS = {"demo": render_demo, "payoff": render_payoff}
+def render_init(run: Path) -> str:
+    """The initializer table and its targets, plus the bar chart copied to docs/."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run / "bpb.png", docs / "init-benchmark.png")
+    targets = json.loads((run / "results.json").read_text(encoding="utf-8"))["targets"]
+    lines = [f"- best retok heuristic: {targets['best_retok']['label']}, {targets['best_retok']['bpb']:.3f} BPB (target <= 2.10)"]
+    for method in ("wechsel", "focus"):
+        if method in targets:
+            t = targets[method]
+            lines.append(f"- {method}: retok {t['bpb_ours']:.3f} vs reference {t['bpb_reference']:.3f} BPB; init {t['speedup']:.1f}x faster")
+    below = targets["below_fvt"]
+    lines.append("- retok rows worse than fvt: " + (", ".join(below) if below else "none"))
+    return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n\n![zero-shot BPB per initializer](docs/init-benchmark.png)\n"
+
+
+def render_supertokens(run: Path) -> str:
+    return (run / "results.md").read_text(encoding="utf-8")
+
+
+RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens}
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from . import assets
+from .checkpoints import cached_json, resume_or_start
 from .atomic import atomic_write_text, check_output_dir
 from .data import held_out_text, train_paragraphs
 from .errors import RetokError
@@ -57,30 +58,6 @@ class DemoResult:
     generation: str
 
 
-def _cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Checkpoint: reuse ``path`` if an earlier (interrupted) run wrote it, else compute and write it."""
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    row = compute()
-    atomic_write_text(path, json.dumps(row, indent=2) + "\n")
-    return row
-
-
-def _resume_or_start(work: Path, settings: dict[str, Any]) -> None:
-    """Create the checkpoint folder, or check that the one left by an interrupted run used the same settings."""
-    marker = work / "settings.json"
-    if marker.exists():
-        earlier = json.loads(marker.read_text(encoding="utf-8"))
-        if earlier != settings:
-            raise RetokError(
-                f"{str(work)!r} holds an interrupted run with other settings ({earlier}); "
-                f"remove that folder or rerun with the same settings to resume it"
-            )
-        return
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, json.dumps(settings) + "\n")
-
-
 def generate(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int = 40) -> str:
     """Greedy continuation of ``prompt`` (no repeated 3-grams), decoded without special tokens."""
     ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)])
@@ -112,7 +89,7 @@ def run_demo(
         raise RetokError(f"save_method {save_method!r} must be one of the evaluated methods {list(methods)}")
     work = out.parent / f"{out.name}.partial"
     settings = {"vocab_size": vocab_size, "max_bytes": max_bytes, "save_method": save_method}
-    _resume_or_start(work, settings)
+    resume_or_start(work, settings)
 
     log("[1/5] assets: SmolLM2-135M-Instruct and the German LibreOffice help text")
     model_dir = assets.smollm2(progress=progress)
@@ -134,7 +111,7 @@ def run_demo(
         result = bits_per_byte(model, old_tokenizer, text, progress=progress)
         return {"model": "SmolLM2-135M", "tokenizer": "original", "method": "-", "init_seconds": None, **result.to_dict()}
 
-    rows = [_cached(work / "eval-original.json", score_original)]
+    rows = [cached_json(work / "eval-original.json", score_original)]
     log(f"      BPB {rows[0]['bpb']:.3f}, {rows[0]['tokens_per_byte']:.3f} tokens/byte")
 
     log(f"[4/5] transplant + score: {', '.join(methods)}")
@@ -152,7 +129,7 @@ def run_demo(
             row = {"model": "SmolLM2-135M", "tokenizer": f"de-bpe-{vocab_size // 1000}k", "method": method}
             return {**row, "init_seconds": init.seconds, **scored.to_dict(), "report": result.report.to_dict()}
 
-        rows.append(_cached(work / f"eval-{method}.json", score))
+        rows.append(cached_json(work / f"eval-{method}.json", score))
         log(f"      {method}: BPB {rows[-1]['bpb']:.3f}, {rows[-1]['tokens_per_byte']:.3f} tokens/byte")
     if not saved.exists():  # results were cached but the model was not (e.g. interrupted while saving)
         transplant(load_model(model_dir), new_tokenizer, save_method, old_tokenizer=old_tokenizer).save_pretrained(saved)

@@ -152,3 +152,36 @@ def test_tokenadapt_unknown_aux_space_suggests_one(tokenizers):
     source_tok, target_tok = tokenizers
     with pytest.raises(RetokError, match="Did you mean 'minilm'"):
         init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", aux="minlm")
+
+
+def test_compose_recovers_a_linear_composition_rule():
+    import json
+
+    from retok.testing import GERMAN, tiny_tokenizer
+    from retok.vocab import VocabAlignment
+
+    source_tok, target_tok = tiny_tokenizer(vocab_size=400), tiny_tokenizer(GERMAN, vocab_size=400)
+    model = json.loads(source_tok.backend_tokenizer.to_str())["model"]
+    vocab = model["vocab"]
+    table = torch.randn(len(source_tok), 6, generator=torch.Generator().manual_seed(0))
+    bias = torch.arange(6.0)
+    for a, b in (m if isinstance(m, list) else m.split(" ") for m in model["merges"]):  # merge order: pieces first
+        table[vocab[a + b]] = 0.3 * table[vocab[a]] + 0.7 * table[vocab[b]] + bias
+    alignment = VocabAlignment.build(source_tok, target_tok)
+    result = init_embeddings(TokenEmbeddings(source_tok, table), target_tok, "compose", fvt_weight=0.0, ridge=1e-6, alignment=alignment)
+    checked = 0
+    for t in alignment.new:
+        pieces = alignment.source.pieces(alignment.target.keys[t])
+        if len(pieces) == 2:
+            expected = 0.3 * table[pieces[0]] + 0.7 * table[pieces[1]] + bias
+            assert torch.allclose(result.embeddings.input[t], expected, atol=1e-3)
+            checked += 1
+    assert checked >= 5
+
+
+def test_compose_with_full_fvt_weight_is_fvt(tokenizers):
+    source_tok, target_tok = tokenizers
+    source = TokenEmbeddings(source_tok, E_IN, E_OUT)
+    a = init_embeddings(source, target_tok, "compose", fvt_weight=1.0).embeddings
+    b = init_embeddings(source, target_tok, "fvt").embeddings
+    assert torch.allclose(a.input, b.input) and torch.allclose(a.output, b.output)
