@@ -91,3 +91,25 @@ def test_finetune_verb_writes_a_merged_folder(tmp_path, model_dir, corpus, capsy
     assert "not a retok transplant" in capsys.readouterr().out
     assert main([*argv[:-6], "--lora-r", "abc"]) == 2
     assert "FinetuneConfig.lora_r must be an integer" in capsys.readouterr().err
+
+
+def test_embedding_space_method_options_reach_the_config(tmp_path, model_dir, corpus, method_options, german_tokenizer):
+    tok = tmp_path / "tok"
+    german_tokenizer.save_pretrained(tok)
+    out = tmp_path / "out"
+    wechsel = method_options["wechsel"]
+    argv = ["transplant", "--model", str(model_dir), "--tokenizer", str(tok), "--method", "wechsel", "--out", str(out),
+            "--source-vectors", wechsel["source_vectors"], "--target-vectors", wechsel["target_vectors"],
+            "--dictionary", wechsel["dictionary"], "--neighbors", "3", "--prior-weight", "0.5"]
+    assert main(argv) == 0
+    config = json.loads((out / "retok_config.json").read_text())
+    assert config["options"]["neighbors"] == 3 and config["options"]["prior_weight"] == 0.5
+    assert config["report"]["details"]["train_pairs"] > 0
+
+
+def test_missing_word_vectors_exit_2_with_the_fix(tmp_path, model_dir, german_tokenizer, capsys):
+    tok = tmp_path / "tok"
+    german_tokenizer.save_pretrained(tok)
+    argv = ["transplant", "--model", str(model_dir), "--tokenizer", str(tok), "--method", "wechsel", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "pass source_vectors=FILE" in capsys.readouterr().err

@@ -50,7 +50,7 @@ def test_wechsel_new_token_takes_its_nearest_source_token(tmp_path, tokenizers):
     assert torch.allclose(got_in[0], E_IN[4]) and torch.allclose(got_out[0], E_OUT[4])
     # the continuation token "ab" has no vector (only word-start tokens match words): FVT fallback
     assert torch.allclose(got_in[1], FVT_AB)
-    assert result.report.counts["wechsel"] == 1 and result.report.counts["fallback-fvt"] == 1
+    assert result.report.counts["wechsel"] == 1 and result.report.counts["fallback-prior"] == 1
 
 
 def test_wechsel_blends_with_fvt_and_drops_weak_neighbours(tmp_path, tokenizers):
@@ -61,7 +61,7 @@ def test_wechsel_blends_with_fvt_and_drops_weak_neighbours(tmp_path, tokenizers)
     assert torch.allclose(rows(half, target_tok, ["Ġab"])[0][0], 0.5 * E_IN[4] + 0.5 * FVT_GAB)
     weak = init_embeddings(source, target_tok, "wechsel", neighbors=1, prior_weight=0.0, min_similarity=0.999, **options)
     assert torch.allclose(rows(weak, target_tok, ["Ġab"])[0][0], FVT_GAB)
-    assert weak.report.counts["fvt-weak-neighbours"] == 1
+    assert weak.report.counts["prior-weak-neighbours"] == 1
 
 
 def test_wechsel_softmax_weights_follow_the_temperature(tmp_path, tokenizers):
@@ -115,7 +115,7 @@ def test_focus_new_token_is_the_sparsemax_mix_of_overlapping_tokens(tmp_path, to
     assert torch.allclose(got_in[0], w[0] * E_IN[4] + w[1] * E_IN[1], atol=1e-6)
     assert torch.allclose(got_out[0], w[0] * E_OUT[4] + w[1] * E_OUT[1], atol=1e-5)
     assert torch.allclose(got_in[1], FVT_AB)  # "ab" has no vector: FVT fallback
-    assert result.report.counts == {**result.report.counts, "focus": 1, "fallback-fvt": 1}
+    assert result.report.counts == {**result.report.counts, "focus": 1, "fallback-prior": 1}
 
 
 def test_focus_needs_text_or_a_model(tokenizers):

@@ -75,10 +75,10 @@ def test_original_model_bpb_on_held_out_german_is_sane(model_dir, german_corpus)
     assert 0.3 < result.tokens_per_byte < 0.45
 
 
-def test_fvt_beats_mean_on_held_out_german(model_dir, german_corpus, german_tokenizer):
+def test_fvt_beats_mean_and_compose_beats_fvt_on_held_out_german(model_dir, german_corpus, german_tokenizer):
     text = held_out_text(german_corpus, max_bytes=4096)
     scores = {}
-    for method in ("mean", "fvt"):
+    for method in ("mean", "fvt", "compose"):
         result = transplant(load_model(model_dir), german_tokenizer, method)
         scores[method] = bits_per_byte(result.model, german_tokenizer, text, progress=False).bpb
-    assert scores["fvt"] < scores["mean"]
+    assert scores["compose"] < scores["fvt"] < scores["mean"]

@@ -71,3 +71,12 @@ def blend(primary: torch.Tensor, prior: torch.Tensor, prior_weight: torch.Tensor
     if w.dim() == 1:
         w = w[:, None]
     return (1 - w) * primary + w * prior
+
+
+def padded_pieces(decompositions: list[list[int]]) -> torch.Tensor:
+    """Ragged piece lists -> (N, L) int64 with -1 padding (L >= 1)."""
+    width = max([len(d) for d in decompositions] + [1])
+    out = torch.full((len(decompositions), width), -1, dtype=torch.long)
+    for r, d in enumerate(decompositions):
+        out[r, : len(d)] = torch.tensor(d, dtype=torch.long)
+    return out

@@ -28,7 +28,7 @@ from ..errors import RetokError
 from ..vocab import VocabAlignment
 from .base import NewRows, InitConfig, register_initializer
 from .fvt import fvt_rows
-from .tokenadapt import padded_pieces
+from .combine import padded_pieces
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,8 +87,13 @@ def composed_rows(table: torch.Tensor, triples: torch.Tensor, pieces: torch.Tens
 @register_initializer("compose", config=ComposeConfig, pretty_name="FVT + learned composition", paper="retok")
 def compose(source: TokenEmbeddings, alignment: VocabAlignment, config: ComposeConfig) -> NewRows:
     """Copy matches; new rows = blend of the FVT mean and a ridge map [mean, first, last] -> row learned from the source merges."""
-    if not 0.0 <= config.fvt_weight <= 1.0:
-        raise RetokError(f"fvt_weight must be in [0, 1]; got {config.fvt_weight}")
+    return compose_rows(source, alignment, ridge=config.ridge, fvt_weight=config.fvt_weight)
+
+
+def compose_rows(source: TokenEmbeddings, alignment: VocabAlignment, *, ridge: float = 10.0, fvt_weight: float = 0.65) -> NewRows:
+    """The ``compose`` estimate for every id in ``alignment.new`` (also a subword prior for the other methods)."""
+    if not 0.0 <= fvt_weight <= 1.0:
+        raise RetokError(f"fvt_weight must be in [0, 1]; got {fvt_weight}")
     prior = fvt_rows(source, alignment)
     decompositions = [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
     has = torch.tensor([bool(d) for d in decompositions])
@@ -96,12 +101,12 @@ def compose(source: TokenEmbeddings, alignment: VocabAlignment, config: ComposeC
         return prior
     triples = merge_triples(alignment.source.tokenizer, source.input.shape[0])
     pieces = padded_pieces([d for d in decompositions if d])
-    w = config.fvt_weight
+    w = fvt_weight
     rows_in = prior.input.clone()
-    rows_in[has] = (1 - w) * composed_rows(source.input, triples, pieces, config.ridge) + w * prior.input[has]
+    rows_in[has] = (1 - w) * composed_rows(source.input, triples, pieces, ridge) + w * prior.input[has]
     rows_out = None
     if source.output is not None:
         rows_out = prior.output.clone()
-        rows_out[has] = (1 - w) * composed_rows(source.output, triples, pieces, config.ridge) + w * prior.output[has]
+        rows_out[has] = (1 - w) * composed_rows(source.output, triples, pieces, ridge) + w * prior.output[has]
     provenance = ["compose" if h else p for h, p in zip(has.tolist(), prior.provenance)]
     return NewRows(rows_in, rows_out, provenance, {"training_merges": len(triples)})

@@ -14,10 +14,11 @@ threshold shows that the support might reach past K is recomputed with a larger 
 weights equal the dense computation.
 
 Departures from the reference, reported and switchable: tokens with no vector (fewer than
-``min_count`` occurrences) take the FVT estimate instead of a random row
-(``fallback="random"`` restores it), and the FOCUS estimate is blended with FVT
-(``prior_weight``; 0 is the paper's method) so a weak auxiliary space cannot pull the method
-below its subword prior. Untied heads: output rows mix the anchors' output rows with the same
+``min_count`` occurrences) take the subword prior (``prior``: ``fvt`` or ``compose``) instead of
+a random row (``fallback="random"`` restores it), and the FOCUS estimate is blended with the
+prior (``prior_weight``; 0 is the paper's method) so a weak auxiliary space cannot pull the
+method below its subword prior. The default weight was chosen on a dev slice of the training
+paragraphs: 0.5 was clearly worse than FVT there, 0.9 level with it. Untied heads: output rows mix the anchors' output rows with the same
 weights.
 """
 
@@ -40,8 +41,7 @@ from ..textio import read_text
 from ..vocab import VocabAlignment
 from .base import InitConfig, NewRows, register_initializer
 from .combine import blend, mix_rows, sparsemax, sparsemax_is_exact
-from .fallback import fallback_rows
-from .fvt import fvt_rows
+from .fallback import Prior, fallback_rows, prior_rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +51,9 @@ class FOCUSConfig(InitConfig):
     min_count: int = field(default=10, metadata={"help": "fastText min_count: rarer tokens get no vector (FOCUS default 10)"})
     epochs: int = field(default=3, metadata={"help": "fastText epochs (FOCUS default 3)"})
     dim: int = field(default=100, metadata={"help": "fastText dimension (FOCUS default 100)"})
-    prior_weight: float = field(default=0.5, metadata={"help": "weight of the FVT subword estimate in the blend (0 = the paper's method)"})
-    fallback: Literal["fvt", "random"] = field(default="fvt", metadata={"help": "rows for tokens without a vector: FVT estimate or seeded N(mean, std)"})
+    prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)"})
+    prior: Prior = field(default="fvt", metadata={"help": "subword estimate to blend with and fall back to: fvt or compose"})
+    fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
 
 
 def token_level_lines(tokenizer, text: str, *, batch: int = 512) -> list[str]:
@@ -106,12 +107,12 @@ def sparsemax_neighbours(anchors: torch.Tensor, queries: torch.Tensor, *, k: int
 
 @register_initializer("focus", config=FOCUSConfig, pretty_name="FOCUS", paper="https://arxiv.org/abs/2305.14481")
 def focus(source: TokenEmbeddings, alignment: VocabAlignment, config: FOCUSConfig) -> NewRows:
-    """Copy matches; new rows = sparsemax(cos) mix of overlapping tokens in token-level fastText space, blended with FVT."""
+    """Copy matches; new rows = sparsemax(cos) mix of overlapping tokens in token-level fastText space, blended with the subword prior."""
     vectors = StaticVectors.load(token_level_model(config, alignment.target.tokenizer))
     strings = alignment.target.strings
     anchor_tgt = [t for t, kind in alignment.kinds.items() if kind in ("exact", "canonical") and strings[t] in vectors]
     new_found = np.array([strings[t] in vectors for t in alignment.new], dtype=bool)
-    prior = fvt_rows(source, alignment)
+    prior = prior_rows(source, alignment, config.prior)
     rows_in, rows_out = fallback_rows(source, alignment, prior, config.fallback, seed=config.seed)
     provenance = [f"fallback-{config.fallback}"] * len(alignment.new)
     details = {"vector_words": len(vectors), "anchors_with_vector": len(anchor_tgt), "new_tokens_with_vector": int(new_found.sum())}

@@ -27,7 +27,8 @@ from ..index import NeighbourIndex
 from ..vocab import VocabAlignment
 from .aux_spaces import AUX_SPACES
 from .base import InitConfig, NewRows, register_initializer
-from .combine import blend, mix_rows, softmax_weights
+from .combine import blend, mix_rows, padded_pieces, softmax_weights
+from .fallback import Prior, prior_rows
 from .fvt import fvt_rows
 from .wordspace import WordVectorOptions
 
@@ -39,15 +40,8 @@ class TokenAdaptConfig(WordVectorOptions, InitConfig):
     temperature: float = field(default=0.3, metadata={"help": "softmax temperature of both heuristics"})
     weight: float = field(default=0.3, metadata={"help": "weight of the global estimate in the hybrid"})
     threshold: float = field(default=0.0, metadata={"help": "neighbours less similar than this are dropped from the global estimate"})
-
-
-def padded_pieces(decompositions: list[list[int]]) -> torch.Tensor:
-    """Ragged piece lists -> (N, L) int64 with -1 padding (L >= 1)."""
-    width = max([len(d) for d in decompositions] + [1])
-    out = torch.full((len(decompositions), width), -1, dtype=torch.long)
-    for r, d in enumerate(decompositions):
-        out[r, : len(d)] = torch.tensor(d, dtype=torch.long)
-    return out
+    prior: Prior = field(default="fvt", metadata={"help": "subword estimate blended in at the end: fvt or compose"})
+    prior_weight: float = field(default=0.0, metadata={"help": "weight of the subword prior in a final blend (0 = the paper's method)"})
 
 
 def local_weights(similarity: torch.Tensor, length_ratio: torch.Tensor, valid: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -108,4 +102,10 @@ def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: Token
         for r in rows.tolist():
             provenance[r] = "tokenadapt-hybrid"
         details["median_best_similarity"] = float(scores[:, 0].median())
+    if config.prior_weight > 0:
+        subword = prior_rows(source, alignment, config.prior)
+        rows_in = blend(rows_in, subword.input, config.prior_weight)
+        if rows_out is not None:
+            rows_out = blend(rows_out, subword.output, config.prior_weight)
+        details.update(subword.details)
     return NewRows(rows_in, rows_out, provenance, details)
