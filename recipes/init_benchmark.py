@@ -63,7 +63,7 @@ COLUMNS = [
 def rows_to_run(inputs: dict[str, str]) -> list[dict[str, Any]]:
     """(label, implementation, method, options) of every row; the supertoken row is added at the end."""
     words = {"source_vectors": inputs["en_vectors"], "target_vectors": inputs["de_vectors"], "dictionary": inputs["dictionary"]}
-    paper = {"prior_weight": 0.0, "fallback": "random"}
+    paper = {"prior_weight": 0.0, "fallback": "random"}  # the published method: no subword prior, random rows
     retok = [
         ("mean", "mean", {}),
         ("fvt", "fvt", {}),
@@ -75,6 +75,7 @@ def rows_to_run(inputs: dict[str, str]) -> list[dict[str, Any]]:
         ("tokenadapt (aux: model embeddings)", "tokenadapt", {"aux": "model"}),
         ("tokenadapt (aux: aligned fastText)", "tokenadapt", {"aux": "fasttext", **words}),
         ("tokenadapt (aux: all-MiniLM-L6-v2)", "tokenadapt", {"aux": "minilm"}),
+        ("tokenadapt (paper: aux MiniLM, no prior blend)", "tokenadapt", {"aux": "minilm", "prior_weight": 0.0}),
     ]
     rows = [{"label": label, "implementation": "retok", "method": m, "options": o} for label, m, o in retok]
     rows += [

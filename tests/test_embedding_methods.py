@@ -45,7 +45,7 @@ def test_wechsel_new_token_takes_its_nearest_source_token(tmp_path, tokenizers):
     source_tok, target_tok = tokenizers
     # word-start "a" (Ġa) has a source vector; word-start "ab" (Ġab) a target vector next to it
     options = word_options(tmp_path, {"a": [1.0, 0.0], "b": [0.0, 1.0]}, {"ab": [1.0, 0.1]})
-    result = init_embeddings(TokenEmbeddings(source_tok, E_IN, E_OUT), target_tok, "wechsel", neighbors=1, prior_weight=0.0, **options)
+    result = init_embeddings(TokenEmbeddings(source_tok, E_IN, E_OUT), target_tok, "wechsel", prior="fvt", neighbors=1, prior_weight=0.0, **options)
     got_in, got_out = rows(result, target_tok, ["Ġab", "ab"])
     assert torch.allclose(got_in[0], E_IN[4]) and torch.allclose(got_out[0], E_OUT[4])
     # the continuation token "ab" has no vector (only word-start tokens match words): FVT fallback
@@ -57,9 +57,9 @@ def test_wechsel_blends_with_fvt_and_drops_weak_neighbours(tmp_path, tokenizers)
     source_tok, target_tok = tokenizers
     options = word_options(tmp_path, {"a": [1.0, 0.0]}, {"ab": [1.0, 0.1]})
     source = TokenEmbeddings(source_tok, E_IN)
-    half = init_embeddings(source, target_tok, "wechsel", neighbors=1, prior_weight=0.5, **options)
+    half = init_embeddings(source, target_tok, "wechsel", prior="fvt", neighbors=1, prior_weight=0.5, **options)
     assert torch.allclose(rows(half, target_tok, ["Ġab"])[0][0], 0.5 * E_IN[4] + 0.5 * FVT_GAB)
-    weak = init_embeddings(source, target_tok, "wechsel", neighbors=1, prior_weight=0.0, min_similarity=0.999, **options)
+    weak = init_embeddings(source, target_tok, "wechsel", prior="fvt", neighbors=1, prior_weight=0.0, min_similarity=0.999, **options)
     assert torch.allclose(rows(weak, target_tok, ["Ġab"])[0][0], FVT_GAB)
     assert weak.report.counts["prior-weak-neighbours"] == 1
 
@@ -68,7 +68,7 @@ def test_wechsel_softmax_weights_follow_the_temperature(tmp_path, tokenizers):
     source_tok, target_tok = tokenizers
     # Ġab is equally similar to Ġa and (continuation) b: both get weight 1/2 at any temperature
     options = word_options(tmp_path, {"a": [1.0, 0.0]}, {"ab": [1.0, 0.0]})
-    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "wechsel", neighbors=2, prior_weight=0.0, min_similarity=-1.0, **options)
+    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "wechsel", prior="fvt", neighbors=2, prior_weight=0.0, min_similarity=-1.0, **options)
     # only one source token has a vector, so k is capped at 1
     assert torch.allclose(rows(result, target_tok, ["Ġab"])[0][0], E_IN[4])
 
@@ -76,7 +76,7 @@ def test_wechsel_softmax_weights_follow_the_temperature(tmp_path, tokenizers):
 def test_wechsel_random_fallback_is_seeded_and_reported(tmp_path, tokenizers):
     source_tok, target_tok = tokenizers
     options = word_options(tmp_path, {"a": [1.0, 0.0]}, {"ab": [1.0, 0.1]})
-    run = lambda seed: init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "wechsel", fallback="random", seed=seed, **options)
+    run = lambda seed: init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "wechsel", prior="fvt", fallback="random", seed=seed, **options)
     a, b, c = run(1), run(1), run(2)
     assert torch.equal(a.embeddings.input, b.embeddings.input) and not torch.equal(a.embeddings.input, c.embeddings.input)
     assert a.report.counts["fallback-random"] == 1
@@ -86,13 +86,13 @@ def test_wechsel_needs_vectors_and_a_dictionary(tmp_path, tokenizers):
     source_tok, target_tok = tokenizers
     source = TokenEmbeddings(source_tok, E_IN)
     with pytest.raises(RetokError, match="no source-language word vectors: pass source_vectors"):
-        init_embeddings(source, target_tok, "wechsel")
+        init_embeddings(source, target_tok, "wechsel", prior="fvt")
     options = word_options(tmp_path, {"a": [1.0, 0.0]}, {"ab": [1.0, 0.1]})
     with pytest.raises(RetokError, match="needs a bilingual dictionary"):
-        init_embeddings(source, target_tok, "wechsel", **{**options, "align": "dictionary"})
+        init_embeddings(source, target_tok, "wechsel", prior="fvt", **{**options, "align": "dictionary"})
     options["target_vectors"] = vec_file(tmp_path / "three.vec", {"ab": [1.0, 0.1, 0.0]})
     with pytest.raises(RetokError, match="dimension 2 but the target vectors 3"):
-        init_embeddings(source, target_tok, "wechsel", **options)
+        init_embeddings(source, target_tok, "wechsel", prior="fvt", **options)
 
 
 def test_wechsel_dictionary_without_shared_pairs_is_a_clear_error(tmp_path, tokenizers):
@@ -100,14 +100,14 @@ def test_wechsel_dictionary_without_shared_pairs_is_a_clear_error(tmp_path, toke
     options = word_options(tmp_path, {"a": [1.0, 0.0]}, {"ab": [1.0, 0.1]})
     (tmp_path / "dict.tsv").write_text("house\tHaus\n")
     with pytest.raises(RetokError, match="none of the 1 dictionary pairs has both words"):
-        init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "wechsel", **{**options, "align": "dictionary", "dictionary": str(tmp_path / "dict.tsv")})
+        init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "wechsel", prior="fvt", **{**options, "align": "dictionary", "dictionary": str(tmp_path / "dict.tsv")})
 
 
 def test_focus_new_token_is_the_sparsemax_mix_of_overlapping_tokens(tmp_path, tokenizers):
     source_tok, target_tok = tokenizers
     # token-level vectors keyed by the target's vocabulary strings; anchors Ġa and a, new Ġab
     model = vec_file(tmp_path / "tokens.vec", {"Ġa": [1.0, 0.0], "a": [0.0, 1.0], "Ġab": [1.0, 0.2]})
-    result = init_embeddings(TokenEmbeddings(source_tok, E_IN, E_OUT), target_tok, "focus", fasttext_model=model, prior_weight=0.0)
+    result = init_embeddings(TokenEmbeddings(source_tok, E_IN, E_OUT), target_tok, "focus", prior="fvt", fasttext_model=model, prior_weight=0.0)
     cos = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2]]), dim=1) @ torch.tensor([[1.0, 0.0], [0.0, 1.0]]).T
     w = sparsemax(cos)[0]  # by hand: [0.892, 0.108]
     assert torch.allclose(w, torch.tensor([0.892, 0.108]), atol=1e-3)
@@ -121,19 +121,19 @@ def test_focus_new_token_is_the_sparsemax_mix_of_overlapping_tokens(tmp_path, to
 def test_focus_needs_text_or_a_model(tokenizers):
     source_tok, target_tok = tokenizers
     with pytest.raises(RetokError, match="focus needs target-language text"):
-        init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "focus")
+        init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "focus", prior="fvt")
 
 
 def test_tokenadapt_local_estimate_is_fvt_when_the_temperature_is_huge(tokenizers):
     source_tok, target_tok = tokenizers
-    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", weight=0.0, temperature=1e9)
+    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", prior_weight=0.0, weight=0.0, temperature=1e9)
     got, _ = rows(result, target_tok, ["Ġab", "ab"])
     assert torch.allclose(got, torch.stack([FVT_GAB, FVT_AB]), atol=1e-6)
 
 
 def test_tokenadapt_local_weights_favour_the_longer_piece(tokenizers):
     source_tok, target_tok = tokenizers
-    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", weight=0.0, temperature=0.3)
+    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", prior_weight=0.0, weight=0.0, temperature=0.3)
     # Ġab: pieces Ġa (2 of 3 bytes) and b (1 of 3): more weight on Ġa than the plain mean gives
     got = rows(result, target_tok, ["Ġab"])[0][0]
     share = (got - E_IN[2]) @ (E_IN[4] - E_IN[2]) / (E_IN[4] - E_IN[2]).pow(2).sum()
@@ -143,7 +143,7 @@ def test_tokenadapt_local_weights_favour_the_longer_piece(tokenizers):
 def test_tokenadapt_global_estimate_is_the_nearest_old_token(tokenizers):
     source_tok, target_tok = tokenizers
     # aux=model: Ġab sits at its FVT point (2, .75); its nearest old row by cosine is Ġa (4, .5)
-    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", weight=1.0, top_k=1)
+    result = init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", prior_weight=0.0, weight=1.0, top_k=1)
     assert torch.allclose(rows(result, target_tok, ["Ġab"])[0][0], E_IN[4])
     assert result.report.counts["tokenadapt-hybrid"] == 2
 
@@ -151,7 +151,7 @@ def test_tokenadapt_global_estimate_is_the_nearest_old_token(tokenizers):
 def test_tokenadapt_unknown_aux_space_suggests_one(tokenizers):
     source_tok, target_tok = tokenizers
     with pytest.raises(RetokError, match="Did you mean 'minilm'"):
-        init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", aux="minlm")
+        init_embeddings(TokenEmbeddings(source_tok, E_IN), target_tok, "tokenadapt", prior_weight=0.0, aux="minlm")
 
 
 def test_compose_recovers_a_linear_composition_rule():

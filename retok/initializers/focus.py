@@ -52,7 +52,7 @@ class FOCUSConfig(InitConfig):
     epochs: int = field(default=3, metadata={"help": "fastText epochs (FOCUS default 3)"})
     dim: int = field(default=100, metadata={"help": "fastText dimension (FOCUS default 100)"})
     prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)"})
-    prior: Prior = field(default="fvt", metadata={"help": "subword estimate to blend with and fall back to: fvt or compose"})
+    prior: Prior = field(default="compose", metadata={"help": "subword estimate to blend with and fall back to: fvt or compose"})
     fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
 
 
