@@ -5,7 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.retok-installed
 
-.PHONY: install demo test clean
+REF_STAMP := .venv-ref/.reference-installed
+
+.PHONY: install reference-env demo test clean
 
 install: $(STAMP)
 
@@ -17,11 +19,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# the reference packages (wechsel 0.0.4, deepfocus 1.0.1) in their own environment, for the benchmark and its test
+reference-env: $(REF_STAMP)
+
+$(REF_STAMP): recipes/reference_env.sh
+	bash recipes/reference_env.sh
+
 demo: install
 	$(VENV)/bin/retok demo --out runs/demo $(DEMO_ARGS)
 
-test: install
+test: install reference-env
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) .venv-ref runs

@@ -1,7 +1,8 @@
 """recipes/reference_init.py wraps the PyPI reference packages (wechsel, deepfocus) on tiny inputs.
 
-Runs only where the benchmark environment ``.venv-ref`` exists (``bash recipes/reference_env.sh``);
-skipped otherwise. The wrapper runs in that environment as a subprocess, and the tiny fastText
+Runs where the benchmark environment ``.venv-ref`` exists (``make test`` builds it first with
+``bash recipes/reference_env.sh``); skipped otherwise, except under ``.ci/run``, where a missing
+environment is an error. The wrapper runs in that environment as a subprocess, and the tiny fastText
 models are trained there too, with its ``fasttext``.
 """
 
@@ -25,6 +26,8 @@ REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 WRAPPER = ROOT / "recipes" / "reference_init.py"
 
 if not REF_PYTHON.exists():
+    if os.environ.get("RETOK_REQUIRE_REFERENCE"):  # set by .ci/run: `make test` builds .venv-ref first
+        raise RuntimeError(f"{REF_PYTHON} is missing although RETOK_REQUIRE_REFERENCE is set; run `make reference-env`")
     pytest.skip(f"{REF_PYTHON} does not exist: build it with `bash recipes/reference_env.sh`",
                 allow_module_level=True)
 
