@@ -217,7 +217,8 @@ def main() -> None:
         if ours and ref:
             targets[method] = {"bpb_ours": ours["bpb"], "bpb_reference": ref["bpb"], "speedup": ref["init_seconds"] / ours["init_seconds"]}
     table = markdown_table(rows, COLUMNS)
-    atomic_write_text(work / "results.json", json.dumps({"rows": rows, "targets": targets, "inputs": inputs}, indent=2) + "\n")
+    moved = {k: v.replace(str(work), str(out)) for k, v in inputs.items()}  # where the files are after the rename below
+    atomic_write_text(work / "results.json", json.dumps({"rows": rows, "targets": targets, "inputs": moved}, indent=2) + "\n")
     atomic_write_text(work / "results.md", table)
     plot(rows, work / "bpb.png")
     if out.exists():

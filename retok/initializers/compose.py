@@ -60,20 +60,26 @@ def merge_triples(tokenizer, rows: int) -> torch.Tensor:
 def piece_features(table: torch.Tensor, pieces: torch.Tensor) -> torch.Tensor:
     """[mean, first, last] of each row's pieces: table (V, d), pieces (N, L) with -1 padding -> (N, 3d).
 
-    Every row must have at least one piece.
+    Every row must have at least one piece. The mean is an index_add over the valid entries, so
+    no (N, L, d) tensor is built.
     """
     valid = pieces >= 0
-    count = valid.sum(1, keepdim=True).clamp(min=1)
-    gathered = table[pieces.clamp(min=0)] * valid[..., None]
-    last = pieces.gather(1, (count - 1)).squeeze(1)
-    return torch.cat([gathered.sum(1) / count, table[pieces[:, 0].clamp(min=0)], table[last.clamp(min=0)]], dim=1)
+    count = valid.sum(1)
+    rows = valid.nonzero()[:, 0]
+    mean = torch.zeros(len(pieces), table.shape[1], dtype=table.dtype).index_add_(0, rows, table[pieces[valid]])
+    mean /= count.clamp(min=1)[:, None].to(table.dtype)
+    last = pieces.gather(1, (count - 1).clamp(min=0)[:, None]).squeeze(1)
+    return torch.cat([mean, table[pieces[:, 0].clamp(min=0)], table[last.clamp(min=0)]], dim=1)
 
 
 def fit_ridge(features: torch.Tensor, targets: torch.Tensor, penalty: float) -> torch.Tensor:
-    """argmin_W ||[X, 1] W - Y||^2 + penalty ||W||^2: X (M, f), Y (M, d) -> W (f + 1, d), in float64."""
-    x = torch.cat([features, torch.ones(len(features), 1, dtype=features.dtype)], 1).double()
-    gram = x.T @ x + penalty * torch.eye(x.shape[1], dtype=torch.float64)
-    return torch.linalg.solve(gram, x.T @ targets.double()).to(features.dtype)
+    """argmin_W ||[X, 1] W - Y||^2 + penalty ||W||^2: X (M, f), Y (M, d) -> W (f + 1, d).
+
+    The normal equations are formed in float32 (the expensive product) and solved in float64.
+    """
+    x = torch.cat([features, torch.ones(len(features), 1, dtype=features.dtype)], 1).float()
+    gram = (x.T @ x).double() + penalty * torch.eye(x.shape[1], dtype=torch.float64)
+    return torch.linalg.solve(gram, (x.T @ targets.float()).double()).to(features.dtype)
 
 
 def composed_rows(table: torch.Tensor, triples: torch.Tensor, pieces: torch.Tensor, penalty: float) -> torch.Tensor:

@@ -7,6 +7,7 @@ auxiliary vector get the prior, or seeded N(mean, std) noise as in the papers (`
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -39,8 +40,23 @@ def prior_rows(source: TokenEmbeddings, alignment: VocabAlignment, kind: Prior) 
     raise ValueError(f"unknown prior {kind!r}; use 'fvt' or 'compose'")
 
 
+class LazyPrior:
+    """The subword prior, computed on first use of ``.rows`` (a method whose settings never use it skips the cost)."""
+
+    def __init__(self, source: TokenEmbeddings, alignment: VocabAlignment, kind: Prior) -> None:
+        self._args = (source, alignment, kind)
+
+    @functools.cached_property
+    def rows(self) -> NewRows:
+        return prior_rows(*self._args)
+
+    @property
+    def details(self) -> dict:
+        return self.rows.details if "rows" in self.__dict__ else {}
+
+
 def fallback_rows(
-    source: TokenEmbeddings, alignment: VocabAlignment, prior: NewRows, kind: Literal["prior", "random"], *, seed: int
+    source: TokenEmbeddings, alignment: VocabAlignment, prior: LazyPrior, kind: Literal["prior", "random"], *, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Starting rows for every id in ``alignment.new`` (input (N, d), output (N, d) or None), as new tensors.
 
@@ -48,7 +64,8 @@ def fallback_rows(
     ``seed`` (what WECHSEL and FOCUS do for tokens without an auxiliary vector).
     """
     if kind == "prior":
-        return prior.input.clone(), None if prior.output is None else prior.output.clone()
+        rows = prior.rows
+        return rows.input.clone(), None if rows.output is None else rows.output.clone()
     if kind == "random":
         return gaussian_rows(source, alignment, len(alignment.new), seed=seed)
     raise ValueError(f"unknown fallback {kind!r}; use 'prior' or 'random'")

@@ -41,7 +41,7 @@ from ..textio import read_text
 from ..vocab import VocabAlignment
 from .base import InitConfig, NewRows, register_initializer
 from .combine import blend, mix_rows, sparsemax, sparsemax_is_exact
-from .fallback import Prior, fallback_rows, prior_rows
+from .fallback import LazyPrior, Prior, fallback_rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +112,7 @@ def focus(source: TokenEmbeddings, alignment: VocabAlignment, config: FOCUSConfi
     strings = alignment.target.strings
     anchor_tgt = [t for t, kind in alignment.kinds.items() if kind in ("exact", "canonical") and strings[t] in vectors]
     new_found = np.array([strings[t] in vectors for t in alignment.new], dtype=bool)
-    prior = prior_rows(source, alignment, config.prior)
+    prior = LazyPrior(source, alignment, config.prior)
     rows_in, rows_out = fallback_rows(source, alignment, prior, config.fallback, seed=config.seed)
     provenance = [f"fallback-{config.fallback}"] * len(alignment.new)
     details = {"vector_words": len(vectors), "anchors_with_vector": len(anchor_tgt), "new_tokens_with_vector": int(new_found.sum())}
@@ -124,10 +124,13 @@ def focus(source: TokenEmbeddings, alignment: VocabAlignment, config: FOCUSConfi
         ids, weights = sparsemax_neighbours(anchor_vecs, query_vecs)
         anchor_src = torch.tensor([alignment.matches[t] for t in anchor_tgt])
         rows = torch.from_numpy(new_found).nonzero().squeeze(1)
-        rows_in[rows] = blend(mix_rows(source.input[anchor_src], ids, weights), prior.input[rows], config.prior_weight)
+        w = config.prior_weight
+        mixed_in = mix_rows(source.input[anchor_src], ids, weights)
+        rows_in[rows] = blend(mixed_in, prior.rows.input[rows], w) if w > 0 else mixed_in
         if rows_out is not None:
-            rows_out[rows] = blend(mix_rows(source.output[anchor_src], ids, weights), prior.output[rows], config.prior_weight)
+            mixed_out = mix_rows(source.output[anchor_src], ids, weights)
+            rows_out[rows] = blend(mixed_out, prior.rows.output[rows], w) if w > 0 else mixed_out
         for r in rows.tolist():
             provenance[r] = "focus"
         details["mean_support"] = float((weights > 0).sum(1).double().mean())
-    return NewRows(rows_in, rows_out, provenance, details)
+    return NewRows(rows_in, rows_out, provenance, {**details, **prior.details})

@@ -40,7 +40,7 @@ from ..index import NeighbourIndex
 from ..vocab import VocabAlignment
 from .base import InitConfig, NewRows, register_initializer
 from .combine import blend, mix_rows, softmax_weights
-from .fallback import Prior, fallback_rows, prior_rows
+from .fallback import LazyPrior, Prior, fallback_rows
 from .wordspace import WordVectorOptions, aligned_word_space, token_vectors
 
 
@@ -75,7 +75,7 @@ def wechsel(source: TokenEmbeddings, alignment: VocabAlignment, config: WECHSELC
     source_ids = [i for i, key in enumerate(alignment.source.keys) if key is not None and i < source.input.shape[0]]
     src_vecs, src_found = token_vectors(space.source, alignment.source, source_ids)
     new_vecs, new_found = token_vectors(space.target, alignment.target, alignment.new)
-    prior = prior_rows(source, alignment, config.prior)
+    prior = LazyPrior(source, alignment, config.prior)
     rows_in, rows_out = fallback_rows(source, alignment, prior, config.fallback, seed=config.seed)
     provenance = [f"fallback-{config.fallback}"] * len(alignment.new)
     details = {**space.report, "source_tokens_with_vector": int(src_found.sum()), "new_tokens_with_vector": int(new_found.sum())}
@@ -87,10 +87,13 @@ def wechsel(source: TokenEmbeddings, alignment: VocabAlignment, config: WECHSELC
         )
         rows = torch.from_numpy(new_found).nonzero().squeeze(1)
         w = torch.where(best >= config.min_similarity, config.prior_weight, 1.0)
-        rows_in[rows] = blend(mix_in, prior.input[rows], w)
+        rows_in[rows], rows_out_new = mix_in, mix_out
+        if (w > 0).any():
+            rows_in[rows] = blend(mix_in, prior.rows.input[rows], w)
+            rows_out_new = None if mix_out is None else blend(mix_out, prior.rows.output[rows], w)
         if rows_out is not None:
-            rows_out[rows] = blend(mix_out, prior.output[rows], w)
+            rows_out[rows] = rows_out_new
         for r, weak in zip(rows.tolist(), (best < config.min_similarity).tolist()):
             provenance[r] = "prior-weak-neighbours" if weak else "wechsel"
         details["median_best_similarity"] = float(best.median())
-    return NewRows(rows_in, rows_out, provenance, details)
+    return NewRows(rows_in, rows_out, provenance, {**details, **prior.details})
