@@ -29,7 +29,7 @@ import torch
 from ..embeddings import TokenEmbeddings
 from ..index import NeighbourIndex
 from ..vocab import VocabAlignment
-from .aux_spaces import AUX_SPACES
+from .aux_spaces import AUX_SPACES, AuxVectors
 from .base import InitConfig, NewRows, register_initializer
 from .combine import blend, mix_rows, padded_pieces, softmax_weights
 from .fallback import Prior, prior_rows
@@ -59,9 +59,19 @@ def local_weights(similarity: torch.Tensor, length_ratio: torch.Tensor, valid: t
     return w.to(similarity.dtype)
 
 
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise cosine of a (..., D) and b (..., D); 0 where either is a zero vector."""
-    return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-12)
+def piece_similarity(aux: AuxVectors, pieces: torch.Tensor) -> torch.Tensor:
+    """cos(φ(token n), φ(piece l of n)) -> (N, L); 0 for padding and for tokens or pieces without a vector.
+
+    Only the valid (n, l) pairs are gathered, so memory grows with the number of pieces, not N x L x D.
+    """
+    valid = pieces >= 0
+    rows = valid.nonzero()[:, 0]
+    flat = pieces[valid]
+    unit_new = torch.nn.functional.normalize(aux.new, dim=1) * aux.new_found[:, None]
+    unit_old = torch.nn.functional.normalize(aux.old, dim=1) * aux.old_found[:, None]
+    sim = torch.zeros(pieces.shape, dtype=unit_new.dtype)
+    sim[valid] = (unit_new[rows] * unit_old[flat]).sum(1)
+    return sim
 
 
 @register_initializer("tokenadapt", config=TokenAdaptConfig, pretty_name="TokenAdapt", paper="https://arxiv.org/abs/2505.09738")
@@ -77,8 +87,7 @@ def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: Token
     lengths = torch.tensor([len(k) if k is not None else 1 for k in alignment.source.keys] + [1] * (source.input.shape[0] - len(alignment.source.keys)))
     whole = torch.tensor([len(alignment.target.keys[i]) for i in alignment.new], dtype=torch.float32)
     ratio = lengths[safe].float() / whole[:, None]
-    new_vec = torch.where(aux.new_found[:, None], aux.new, torch.zeros_like(aux.new))
-    sim = _cosine(new_vec[:, None, :], aux.old[safe]) * aux.old_found[safe]
+    sim = piece_similarity(aux, pieces)
     w_local = local_weights(sim, ratio, valid, config.temperature)
     rows_in = mix_rows(source.input, pieces, w_local)
     rows_out = None if source.output is None else mix_rows(source.output, pieces, w_local)
