@@ -59,10 +59,13 @@ def sparsemax_is_exact(top_scores: torch.Tensor, rest_bound: torch.Tensor) -> to
 def mix_rows(table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """sum_j weights[n, j] * table[ids[n, j]]: table (V, d), ids (N, k), weights (N, k) -> (N, d).
 
-    Entries with ``ids == -1`` must have weight 0 (they are read as row 0 and multiplied by 0).
+    Entries with ``ids == -1`` are skipped. Only the valid (n, j) entries are gathered, so long,
+    mostly padded lists (a token's pieces) cost memory by their entries, not N x k x d.
     """
-    safe = ids.clamp(min=0)
-    return torch.einsum("nk,nkd->nd", weights.to(table.dtype), table[safe])
+    valid = ids >= 0
+    rows = valid.nonzero()[:, 0]
+    out = torch.zeros(ids.shape[0], table.shape[1], dtype=table.dtype)
+    return out.index_add_(0, rows, table[ids[valid]] * weights[valid].to(table.dtype)[:, None])
 
 
 def blend(primary: torch.Tensor, prior: torch.Tensor, prior_weight: torch.Tensor | float) -> torch.Tensor:
