@@ -27,7 +27,7 @@ from ..embeddings import TokenEmbeddings
 from ..errors import RetokError
 from ..vocab import VocabAlignment
 from .base import NewRows, InitConfig, register_initializer
-from .fvt import fvt_rows
+from .fvt import decompose, fvt_rows
 from .combine import padded_pieces
 
 
@@ -100,8 +100,8 @@ def compose_rows(source: TokenEmbeddings, alignment: VocabAlignment, *, ridge: f
     """The ``compose`` estimate for every id in ``alignment.new`` (also a subword prior for the other methods)."""
     if not 0.0 <= fvt_weight <= 1.0:
         raise RetokError(f"fvt_weight must be in [0, 1]; got {fvt_weight}")
-    prior = fvt_rows(source, alignment)
-    decompositions = [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
+    decompositions = decompose(alignment)
+    prior = fvt_rows(source, alignment, decompositions=decompositions)
     has = torch.tensor([bool(d) for d in decompositions])
     if not has.any():
         return prior

@@ -50,13 +50,25 @@ def pool_pieces(table: torch.Tensor, decompositions: list[list[int]], pooling: L
     return out
 
 
-def fvt_rows(source: TokenEmbeddings, alignment: VocabAlignment, output_pooling: Literal["mean", "first", "last"] = "mean") -> NewRows:
+def decompose(alignment: VocabAlignment) -> list[list[int]]:
+    """The old tokenizer's pieces of every id in ``alignment.new`` (by canonical bytes; [] when nothing covers them)."""
+    return [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
+
+
+def fvt_rows(
+    source: TokenEmbeddings,
+    alignment: VocabAlignment,
+    output_pooling: Literal["mean", "first", "last"] = "mean",
+    *,
+    decompositions: list[list[int]] | None = None,
+) -> NewRows:
     """The FVT estimate for every id in ``alignment.new`` (input rows (N, d), output rows or None).
 
     The other methods use it as their subword prior: the estimate they fall back to, or blend
     with, where their own evidence is weak. Tokens whose bytes nothing covers get the mean.
+    Pass ``decompositions`` (from :func:`decompose`) when the caller already has them.
     """
-    decompositions = [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
+    decompositions = decompose(alignment) if decompositions is None else decompositions
     rows_in = pool_pieces(source.input, decompositions)
     rows_out = None if source.output is None else pool_pieces(source.output, decompositions, output_pooling)
     empty = [i for i, d in enumerate(decompositions) if not d]

@@ -33,7 +33,7 @@ from .aux_spaces import AUX_SPACES, AuxVectors
 from .base import InitConfig, NewRows, register_initializer
 from .combine import blend, mix_rows, padded_pieces, softmax_weights
 from .fallback import Prior, prior_rows
-from .fvt import fvt_rows
+from .fvt import decompose, fvt_rows
 from .wordspace import WordVectorOptions
 
 
@@ -78,9 +78,9 @@ def piece_similarity(aux: AuxVectors, pieces: torch.Tensor) -> torch.Tensor:
 def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: TokenAdaptConfig) -> NewRows:
     """Copy matches; new rows = (1-w) x similarity/length-weighted pieces + w x softmax top-k neighbours in an auxiliary space."""
     space = AUX_SPACES.get(config.aux)
-    prior = fvt_rows(source, alignment)
+    decompositions = decompose(alignment)
+    prior = fvt_rows(source, alignment, decompositions=decompositions)
     aux = space(source, alignment, config, prior)
-    decompositions = [alignment.source.pieces(alignment.target.keys[i]) for i in alignment.new]
     pieces = padded_pieces(decompositions)
     valid = pieces >= 0
     safe = pieces.clamp(min=0)

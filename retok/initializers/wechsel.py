@@ -87,12 +87,12 @@ def wechsel(source: TokenEmbeddings, alignment: VocabAlignment, config: WECHSELC
         )
         rows = torch.from_numpy(new_found).nonzero().squeeze(1)
         w = torch.where(best >= config.min_similarity, config.prior_weight, 1.0)
-        rows_in[rows], rows_out_new = mix_in, mix_out
-        if (w > 0).any():
-            rows_in[rows] = blend(mix_in, prior.rows.input[rows], w)
-            rows_out_new = None if mix_out is None else blend(mix_out, prior.rows.output[rows], w)
+        if (w > 0).any():  # the prior is computed only when some row uses it
+            mix_in = blend(mix_in, prior.rows.input[rows], w)
+            mix_out = None if mix_out is None else blend(mix_out, prior.rows.output[rows], w)
+        rows_in[rows] = mix_in
         if rows_out is not None:
-            rows_out[rows] = rows_out_new
+            rows_out[rows] = mix_out
         for r, weak in zip(rows.tolist(), (best < config.min_similarity).tolist()):
             provenance[r] = "prior-weak-neighbours" if weak else "wechsel"
         details["median_best_similarity"] = float(best.median())
