@@ -7,7 +7,11 @@ the real model takes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -95,16 +99,24 @@ DICTIONARY = [
 ]
 
 
-def tiny_method_options(folder, english_tokenizer: PreTrainedTokenizerBase, german_tokenizer: PreTrainedTokenizerBase) -> dict[str, dict]:
-    """Options that let every registered method run on the tiny fixtures: fastText models trained in seconds.
+@dataclass(frozen=True)
+class TinyVectors:
+    """fastText models and a dictionary for the tiny ENGLISH / GERMAN fixtures (see :func:`tiny_vectors`)."""
 
-    Returns ``{method: options}`` (methods that need nothing external are absent). ``folder`` is
-    a writable directory for the vectors and the dictionary.
-    """
-    from pathlib import Path
+    source: Path  # English word vectors (.bin)
+    target: Path  # German word vectors (.bin)
+    target_tokens: Path  # token-level German vectors for FOCUS: GERMAN tokenized by the German tokenizer
+    dictionary: Path  # DICTIONARY as a source<TAB>target TSV
 
-    from .static import train_fasttext
+    def words(self) -> dict[str, str]:
+        """The word-vector options of wechsel and tokenadapt's fasttext space."""
+        return {"source_vectors": str(self.source), "target_vectors": str(self.target), "dictionary": str(self.dictionary)}
+
+
+def tiny_vectors(folder: str | os.PathLike, german_tokenizer: PreTrainedTokenizerBase) -> TinyVectors:
+    """Train the tiny fastText models into ``folder`` (seconds, no cache) and write the dictionary."""
     from .initializers.focus import token_level_lines
+    from .static import train_fasttext
 
     folder = Path(folder)
     small = {"dim": 16, "epochs": 5, "min_count": 1, "bucket": 5000, "threads": 1, "cache": False, "progress": False}
@@ -114,5 +126,87 @@ def tiny_method_options(folder, english_tokenizer: PreTrainedTokenizerBase, germ
     tokens = train_fasttext(lines, words="as-is", out=folder / "de-tokens.bin", **small)
     dictionary = folder / "en-de.tsv"
     dictionary.write_text("".join(f"{s}\t{t}\n" for s, t in DICTIONARY), encoding="utf-8")
-    words = {"source_vectors": str(en), "target_vectors": str(de), "dictionary": str(dictionary)}
-    return {"wechsel": words, "focus": {"fasttext_model": str(tokens)}, "tokenadapt-fasttext": {**words, "aux": "fasttext"}}
+    return TinyVectors(en, de, tokens, dictionary)
+
+
+def byte_level(vocab: list[str], merges: list[tuple[str, str]]) -> PreTrainedTokenizerFast:
+    """A byte-level BPE with an explicit vocabulary: ``<|endoftext|>`` at 0, then ``vocab`` in order (hand-sized cases)."""
+    ids = {"<|endoftext|>": 0, **{t: i + 1 for i, t in enumerate(vocab)}}
+    tok = Tokenizer(models.BPE(vocab=ids, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+
+
+def rows_of(result: Any, tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The input rows (and untied output rows, or None) of ``tokens`` in an :class:`~retok.initializers.InitResult`."""
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
+    out = result.embeddings.output
+    return result.embeddings.input[ids], None if out is None else out[ids]
+
+
+# Tokenizers of the other pipeline families, as tiny as tiny_tokenizer; tests/test_pipeline.py
+# checks that vocab and tokenizer training read every tokenizer built here the same way.
+
+
+def _byte_fallback_bpe(corpus: Iterable[str], specials: list[str], *, unk: str, vocab_size: int, normalizer, pre_tokenizer, decoder) -> Tokenizer:
+    """A BPE trained behind ``normalizer``/``pre_tokenizer``, then given the Llama-2 byte-fallback layout.
+
+    The 256 ``<0xNN>`` tokens are plain vocabulary entries right after the specials, as in
+    Llama-2 and Gemma (a trainer cannot place them there, so they are inserted afterwards).
+    """
+    import json
+
+    from .tokenizer_pipeline import BYTE_TOKENS
+
+    tok = Tokenizer(models.BPE(byte_fallback=True, fuse_unk=True, unk_token=unk))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoder
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - 256, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(list(corpus), trainer=trainer)
+    doc = json.loads(tok.to_str())
+    ordered = [t for t, _ in sorted(doc["model"]["vocab"].items(), key=lambda kv: kv[1])]
+    learned = [t for t in ordered[len(specials):] if t not in BYTE_TOKENS]
+    doc["model"]["vocab"] = {t: i for i, t in enumerate(ordered[: len(specials)] + list(BYTE_TOKENS) + learned)}
+    return Tokenizer.from_str(json.dumps(doc))
+
+
+def tiny_metaspace_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 400) -> PreTrainedTokenizerBase:
+    """A Llama-2-style (non-legacy) BPE: a ``Metaspace`` pre-tokenizer writes ``▁``, byte fallback, ``<s>`` first."""
+    from tokenizers import processors
+
+    decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    tok = _byte_fallback_bpe(
+        corpus, ["<unk>", "<s>", "</s>"], unk="<unk>", vocab_size=vocab_size,
+        normalizer=None, pre_tokenizer=pre_tokenizers.Metaspace(prepend_scheme="first"), decoder=decoder,
+    )
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def tiny_gemma_style_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 400) -> PreTrainedTokenizerBase:
+    """A Gemma-style BPE: only the normalizer ``Replace(" ", "▁")`` writes ``▁`` (no Metaspace anywhere), byte fallback."""
+    from tokenizers import normalizers, processors
+
+    decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok = _byte_fallback_bpe(
+        corpus, ["<pad>", "<eos>", "<bos>", "<unk>"], unk="<unk>", vocab_size=vocab_size,
+        normalizer=normalizers.Replace(" ", "\u2581"), pre_tokenizer=None, decoder=decoder,
+    )
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>", pad_token="<pad>")
+
+
+def tiny_wordpiece_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 300) -> PreTrainedTokenizerBase:
+    """A BERT-style WordPiece: lower-casing normalizer, ``##`` continuations, ``[CLS] ... [SEP]``."""
+    from tokenizers import normalizers, processors
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(list(corpus), trainer=trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False))
+    tok.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )

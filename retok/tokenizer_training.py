@@ -17,20 +17,23 @@ exception is ``supertokens=True`` (byte-level BPE only): the last part of the vo
 learned across word boundaries, and the pre-tokenizer then splits phrases, not words
 (:mod:`retok.supertokens`).
 
-Three pipeline families are handled:
+The source's family (:func:`retok.tokenizer_pipeline.family_of`, the same one that
+:mod:`retok.vocab` uses for canonical keys) decides how:
 
-- byte-level (a ``ByteLevel`` pre-tokenizer, maybe inside a ``Sequence``; GPT-2, Llama-3,
-  Qwen2, SmolLM2): all 256 byte symbols are in the vocabulary, so any text encodes without an
-  unknown token and decodes back exactly;
-- SentencePiece-style (a ``Metaspace`` pre-tokenizer, a normalizer that turns spaces into
-  ``▁``, or byte fallback; Llama-2, Mistral): the ``▁`` normalizer is dropped and a
+- byte-level (``ByteLevel`` in the pre-tokenizer or decoder, maybe inside a ``Sequence``; GPT-2,
+  Llama-3, Qwen2, SmolLM2): all 256 byte symbols are in the vocabulary, so any text encodes
+  without an unknown token and decodes back exactly;
+- SentencePiece-style (the ``metaspace`` family: a ``Metaspace`` pre-tokenizer or decoder, a
+  normalizer that writes ``▁``, or byte fallback; Llama-2, Mistral, Gemma): the ``▁`` normalizer
+  steps that a Metaspace pre-tokenizer reproduces are dropped and a
   ``Metaspace(prepend_scheme="first")`` pre-tokenizer splits words instead, because training
   behind a space-replacing normalizer learns pieces that cross word boundaries
   (transformers#27900); byte fallback is switched on and the 256 ``<0xNN>`` tokens follow the
   specials (the Llama-2 layout), also for unigram, whose trainer drops byte fallback
   (tokenizers#1515);
-- anything else (e.g. WordPiece-style): the pipeline is copied as it is and characters never
-  seen in training map to the unknown token.
+- anything else (WordPiece, plain): the pipeline is copied as it is, a ``##`` continuation
+  prefix is kept (the model becomes a BPE with that prefix, still the ``wordpiece`` family), and
+  characters never seen in training map to the unknown token.
 
 Non-special added tokens of the source (e.g. Qwen2's ``<tool_call>``) are not carried over: they
 belong to the source's vocabulary, not to its conventions.
@@ -54,17 +57,24 @@ from .errors import RetokError
 from .loading import load_tokenizer
 from .supertokens import DEFAULT_MAX_WORDS, DEFAULT_SUPERTOKEN_FRACTION, learn_supertokens
 from .textio import read_text
+from .tokenizer_pipeline import (
+    BYTE_TOKENS,
+    ROLE_PRIORITY,
+    SPACE_MARKER,
+    Family,
+    backend_json,
+    family_of,
+    fast_backend,
+    find_component,
+    is_space_marker_step,
+    mentions,
+)
 
 __all__ = ["KINDS", "save_tokenizer", "train_tokenizer"]
 
 KINDS: tuple[str, ...] = ("bpe", "unigram")
 
-# The word-start marker of SentencePiece-style pipelines (U+2581).
-_SPIECE = "\u2581"
-_BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
-_BYTE_TOKEN_SET = frozenset(_BYTE_TOKENS)
-# The standard roles; a source may add model-specific ones (e.g. ``image_token``).
-_STANDARD_ROLES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+_BYTE_TOKEN_SET = frozenset(BYTE_TOKENS)
 # Tokenizer-level settings copied from the source as they are.
 _COPIED_SETTINGS = ("model_max_length", "padding_side", "truncation_side", "clean_up_tokenization_spaces")
 
@@ -174,11 +184,19 @@ class _Inherited:
     specials: list[AddedToken]  # in the order they get ids 0..n-1
     roles: dict[str, str]  # role -> token string (standard and model-specific roles)
     extra_special_tokens: list[str]
-    byte_level: bool
-    sentencepiece: bool
+    family: Family  # of the source; the new tokenizer has the same one
     continuing_subword_prefix: str | None
     end_of_word_suffix: str | None
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def byte_level(self) -> bool:
+        return self.family == "byte_level"
+
+    @property
+    def sentencepiece(self) -> bool:
+        """SentencePiece-style: ``▁`` word starts and ``<0xNN>`` byte fallback."""
+        return self.family == "metaspace"
 
     @property
     def n_alphabet(self) -> int:
@@ -197,30 +215,21 @@ def _load_like(like: PreTrainedTokenizerBase | str | os.PathLike) -> PreTrainedT
         raise RetokError(
             f"like must be a transformers tokenizer, a folder or a hub id, got {type(like).__name__}"
         )
-    if not getattr(like, "is_fast", False) or getattr(like, "backend_tokenizer", None) is None:
-        raise RetokError(
-            f"the source tokenizer is a {type(like).__name__}, not a fast (tokenizers-backed) one, so there is "
-            "no pipeline to inherit; load it with AutoTokenizer.from_pretrained(..., use_fast=True) or "
-            "convert it to tokenizer.json first"
-        )
+    fast_backend(like, what="the source tokenizer")  # a slow tokenizer fails here, before any training
     return like
 
 
 def _inherit(like: PreTrainedTokenizerBase) -> _Inherited:
-    src = json.loads(like.backend_tokenizer.to_str())
+    src = backend_json(like, what="the source tokenizer")
     model = src.get("model") or {}
     pipeline = {key: src.get(key) for key in ("normalizer", "pre_tokenizer", "decoder")}
-    byte_level = _contains(pipeline["pre_tokenizer"], "ByteLevel")
-    sentencepiece = not byte_level and (
-        bool(model.get("byte_fallback"))
-        or _contains(pipeline["pre_tokenizer"], "Metaspace")
-        or _replaces_spaces(pipeline["normalizer"])
-    )
-    if sentencepiece:
+    family = family_of(src)
+    if family == "metaspace":
         pipeline = _sentencepiece_pipeline(pipeline)
 
     roles: dict[str, str] = {}
-    for role in getattr(like, "SPECIAL_TOKENS_ATTRIBUTES", _STANDARD_ROLES):
+    # A source may add model-specific roles (e.g. ``image_token``) to its SPECIAL_TOKENS_ATTRIBUTES.
+    for role in getattr(like, "SPECIAL_TOKENS_ATTRIBUTES", ROLE_PRIORITY):
         value = getattr(like, role, None)
         if isinstance(value, str):
             roles[role] = value
@@ -255,39 +264,11 @@ def _inherit(like: PreTrainedTokenizerBase) -> _Inherited:
         specials=specials,
         roles=roles,
         extra_special_tokens=extras,
-        byte_level=byte_level,
-        sentencepiece=sentencepiece,
+        family=family,
         continuing_subword_prefix=prefix,
         end_of_word_suffix=(model.get("end_of_word_suffix") or None) if model.get("type") == "BPE" else None,
         settings=settings,
     )
-
-
-def _contains(component: dict | None, type_name: str) -> bool:
-    """Whether a tokenizers JSON component is ``type_name`` or a ``Sequence`` holding one."""
-    if not component:
-        return False
-    if component.get("type") == type_name:
-        return True
-    children = component.get("pretokenizers") or component.get("normalizers") or component.get("decoders") or []
-    return any(_contains(child, type_name) for child in children)
-
-
-def _is_space_marker_normalizer(n: dict) -> bool:
-    """A normalizer step that writes SentencePiece's ``▁``: Prepend("▁") or Replace(" " -> "▁")."""
-    if n.get("type") == "Prepend":
-        return n.get("prepend") == _SPIECE
-    if n.get("type") == "Replace":
-        return (n.get("pattern") or {}).get("String") == " " and n.get("content") == _SPIECE
-    return False
-
-
-def _replaces_spaces(normalizer: dict | None) -> bool:
-    if not normalizer:
-        return False
-    if normalizer.get("type") == "Sequence":
-        return any(_replaces_spaces(n) for n in normalizer.get("normalizers", []))
-    return _is_space_marker_normalizer(normalizer)
 
 
 def _sentencepiece_pipeline(pipeline: dict[str, Any]) -> dict[str, Any]:
@@ -302,14 +283,14 @@ def _sentencepiece_pipeline(pipeline: dict[str, Any]) -> dict[str, Any]:
     pipeline = copy.deepcopy(pipeline)
     normalizer = pipeline["normalizer"]
     if normalizer and normalizer.get("type") == "Sequence":
-        kept = [n for n in normalizer.get("normalizers", []) if not _is_space_marker_normalizer(n)]
+        kept = [n for n in normalizer.get("normalizers", []) if not is_space_marker_step(n)]
         pipeline["normalizer"] = {"type": "Sequence", "normalizers": kept} if kept else None
-    elif normalizer and _is_space_marker_normalizer(normalizer):
+    elif normalizer and is_space_marker_step(normalizer):
         pipeline["normalizer"] = None
 
     pre = pipeline["pre_tokenizer"]
-    source_metaspace = _find(pre, "Metaspace", {})
-    replacement = source_metaspace.get("replacement", _SPIECE)
+    source_metaspace = find_component(pre, "Metaspace") or {}
+    replacement = source_metaspace.get("replacement", SPACE_MARKER)
     # "first", not "always": text after a special token gets no ▁ of its own (pitfall of
     # legacy Llama tokenizers); a source that never prepends keeps doing so.
     prepend = "never" if source_metaspace.get("prepend_scheme") == "never" else "first"
@@ -317,7 +298,7 @@ def _sentencepiece_pipeline(pipeline: dict[str, Any]) -> dict[str, Any]:
     metaspace = {"type": "Metaspace", "replacement": replacement, "prepend_scheme": prepend, "split": True}
     if not pre or pre.get("type") == "Metaspace":
         pipeline["pre_tokenizer"] = metaspace
-    elif pre.get("type") == "Sequence" and _contains(pre, "Metaspace"):
+    elif pre.get("type") == "Sequence" and mentions(pre, "Metaspace"):
         pre["pretokenizers"] = [metaspace if p.get("type") == "Metaspace" else p for p in pre["pretokenizers"]]
     else:
         pipeline["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [metaspace, pre]}
@@ -333,22 +314,10 @@ def _sentencepiece_pipeline(pipeline: dict[str, Any]) -> dict[str, Any]:
                 {"type": "Strip", "content": " ", "start": 1, "stop": 0},
             ],
         }
-    elif not _contains(decoder, "ByteFallback"):
+    elif not mentions(decoder, "ByteFallback"):
         # Byte tokens must become bytes before the word-marker decoder sees them.
         pipeline["decoder"] = {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, decoder]}
     return pipeline
-
-
-def _find(component: dict | None, type_name: str, default: dict) -> dict:
-    if not component:
-        return default
-    if component.get("type") == type_name:
-        return component
-    for child in component.get("pretokenizers") or []:
-        found = _find(child, type_name, {})
-        if found:
-            return found
-    return default
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,7 +485,7 @@ def _add_byte_fallback(tok: Tokenizer, spec: _Inherited) -> Tokenizer:
     if model["type"] == "BPE":
         ordered = sorted(model["vocab"].items(), key=lambda kv: kv[1])
         learned = [t for t, _ in ordered[n:] if t not in _BYTE_TOKEN_SET]
-        tokens = [t for t, _ in ordered[:n]] + _BYTE_TOKENS + learned
+        tokens = [t for t, _ in ordered[:n]] + list(BYTE_TOKENS) + learned
         model["vocab"] = {t: i for i, t in enumerate(tokens)}
         model["byte_fallback"] = True
     else:
@@ -525,7 +494,7 @@ def _add_byte_fallback(tok: Tokenizer, spec: _Inherited) -> Tokenizer:
         # text should not prefer them, so they score below every learned piece.
         floor = min(score for _, score in pieces) - 10.0
         learned = [p for p in pieces[n:] if p[0] not in _BYTE_TOKEN_SET]
-        model["vocab"] = pieces[:n] + [[b, floor] for b in _BYTE_TOKENS] + learned
+        model["vocab"] = pieces[:n] + [[b, floor] for b in BYTE_TOKENS] + learned
         model["byte_fallback"] = True
         if spec.unk is not None:
             model["unk_id"] = [p for p, _ in model["vocab"]].index(spec.unk)
@@ -578,7 +547,7 @@ def _wrap(backend: Tokenizer, like: PreTrainedTokenizerBase, spec: _Inherited) -
     kwargs: dict[str, Any] = dict(spec.settings)
     model_specific = {}
     for role, token in spec.roles.items():
-        if role in _STANDARD_ROLES:
+        if role in ROLE_PRIORITY:
             kwargs[role] = token
         else:
             model_specific[role] = token

@@ -17,19 +17,18 @@ marker; their keys are the normalized bytes, so matches are approximate.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
+import torch
 from transformers import PreTrainedTokenizerBase
 
 from .errors import RetokError
-
-Family = Literal["byte_level", "metaspace", "wordpiece", "plain"]
-ROLE_PRIORITY = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
-SPACE_MARKER = "\u2581"  # ▁
+from .pieces import pad_pieces
+from .tokenizer_pipeline import ROLE_PRIORITY, SPACE_MARKER, Family, byte_token_value, detect_family
 
 
 @lru_cache(maxsize=1)
@@ -50,54 +49,6 @@ def unicode_to_byte() -> dict[str, int]:
     return {c: b for b, c in byte_to_unicode().items()}
 
 
-def _backend_json(tokenizer: PreTrainedTokenizerBase) -> dict:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        raise RetokError(
-            f"{type(tokenizer).__name__} is not a fast (Rust-backed) tokenizer; retok needs one. "
-            "Load it with AutoTokenizer.from_pretrained(..., use_fast=True) or convert it first"
-        )
-    return json.loads(backend.to_str())
-
-
-def _mentions(component: dict | None, kind: str) -> bool:
-    if not component:
-        return False
-    if component.get("type") == kind:
-        return True
-    for key in ("pretokenizers", "decoders", "normalizers"):
-        if any(_mentions(c, kind) for c in component.get(key) or []):
-            return True
-    return False
-
-
-def detect_family(tokenizer: PreTrainedTokenizerBase) -> Family:
-    """How the tokenizer writes spaces and bytes in its token strings."""
-    spec = _backend_json(tokenizer)
-    if _mentions(spec.get("pre_tokenizer"), "ByteLevel") or _mentions(spec.get("decoder"), "ByteLevel"):
-        return "byte_level"
-    model = spec.get("model") or {}
-    if model.get("type") == "WordPiece":
-        return "wordpiece"
-    if (
-        _mentions(spec.get("pre_tokenizer"), "Metaspace")
-        or _mentions(spec.get("decoder"), "Metaspace")
-        or model.get("byte_fallback")
-        or SPACE_MARKER in json.dumps(spec.get("normalizer"))
-    ):
-        return "metaspace"
-    return "plain"
-
-
-def _byte_fallback(token: str) -> int | None:
-    if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
-        try:
-            return int(token[3:5], 16)
-        except ValueError:
-            return None
-    return None
-
-
 def token_key(token: str, family: Family) -> bytes:
     """The UTF-8 bytes a vocabulary string stands for (word start = leading space byte)."""
     if family == "byte_level":
@@ -106,7 +57,7 @@ def token_key(token: str, family: Family) -> bytes:
             return bytes(table[c] for c in token)
         return token.encode("utf-8")
     if family == "metaspace":
-        byte = _byte_fallback(token)
+        byte = byte_token_value(token)
         if byte is not None:
             return bytes([byte])
         return token.replace(SPACE_MARKER, " ").encode("utf-8")
@@ -159,7 +110,7 @@ class CanonicalVocab:
             key = tok.encode("utf-8") if i in literal else token_key(tok, family)
             keys[i] = key
             # subtle: two ids can share a key (SentencePiece "▁" and "<0x20>"); the first regular id wins.
-            if key not in key_to_id or _byte_fallback(strings[key_to_id[key]] or "") is not None:
+            if key not in key_to_id or byte_token_value(strings[key_to_id[key]] or "") is not None:
                 key_to_id[key] = i
         roles = {}
         for role in ROLE_PRIORITY:
@@ -202,6 +153,10 @@ class CanonicalVocab:
         if self.family == "wordpiece":
             text = text.strip()
         return [t.id for t in model.tokenize(text)] if text else []
+
+    def decompose(self, keys: Sequence[bytes]) -> torch.Tensor:
+        """Each key's :meth:`pieces` in the shared "token = tuple of base ids" format: (N, L) int64, -1 padded."""
+        return pad_pieces([self.pieces(key) for key in keys])
 
 
 MatchKind = Literal["special-role", "special-string", "exact", "canonical"]
@@ -254,6 +209,16 @@ class VocabAlignment:
                 matches[i] = j
                 kinds[i] = "exact" if src.strings[j] == tgt.strings[i] else "canonical"
         return cls(src, tgt, matches, kinds, new, unmatched_specials, unused)
+
+    @cached_property
+    def new_pieces(self) -> torch.Tensor:
+        """The old tokenizer's pieces of every id in ``new``, by canonical bytes: (N, L) int64, -1 padded.
+
+        Computed once per alignment (the first method that needs it pays; priors and blends
+        reuse it). A row of only -1 means nothing in the old vocabulary covers the token's bytes.
+        See :mod:`retok.pieces` for the format.
+        """
+        return self.source.decompose([self.target.keys[i] for i in self.new])
 
     def report(self) -> dict[str, int]:
         """Counts: target size, copied rows by kind, new tokens, unmatched specials."""
