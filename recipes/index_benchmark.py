@@ -14,6 +14,7 @@ Methods:
 The target (issue): exact top-10 in under 5 s on 2 cores. On the 2-core AMD EPYC it was written on,
 the matrix product alone is 32k x 50k x 300 x 2 = 0.96 TFLOP, and the fastest sgemm measured there
 (OpenBLAS) ran at 130-150 GFLOP/s, so 6-7 s is a floor for any exact float32 method there.
+An exact int8 first pass was tried and lost to faiss there; docs/index-int8.md has the numbers.
 Measured there (median of 3, runs/index_benchmark.json): faiss-exact 0.2 s build + 9.9 s search;
 faiss-hnsw 26 s + 13 s at recall@10 0.30 (random isotropic data is HNSW's worst case); torch
 14.2 s; torch-naive 15.4 s. Timings on that shared machine varied by about 30% between runs.

@@ -27,13 +27,7 @@ Which kind:
   and numpy ship, on that CPU; retuning faiss's BLAS block sizes gave nothing beyond the noise.
   The product alone is 0.96 TFLOP there, 6-7 s at the 130-150 GFLOP/s sgemm peak of those two
   cores, so no exact float32 method reaches the 5 s that the issue asked for on that machine.
-  A certified int8 first pass (int8 scores with a rigorous per-query error bound, exact float32
-  rescoring of every candidate the bound cannot rule out) was prototyped and is exact, but on
-  that AVX2 CPU (no VNNI) the fastest int8 product available from Python (oneDNN through
-  ``torch.ops.onednn.qlinear_pointwise``) ran at only 1.05-1.2x faiss's float32 rate (the
-  hardware's int8 peak is 1.94x its fp32 peak), and selection plus rescoring ate the gain:
-  2.26 s against 1.54 s for faiss on 4096 queries, one thread. Only a hand-written SIMD kernel
-  would reach 5 s; a low-rank (PCA) bound prunes nothing on isotropic data.
+  A certified int8 first pass was prototyped, exact but slower than faiss there: ``docs/index-int8.md``.
 * ``hnsw`` (faiss ``IndexHNSWFlat``) for large tables: fast queries, no training, a graph
   build that takes a while. The graph is built in parallel, so it is not bit-identical across
   thread counts. It needs structure in the data: on the benchmark's isotropic random 300-d
@@ -45,6 +39,8 @@ Which kind:
   group-max top-k). It is also what ``auto`` becomes, with a warning, when faiss cannot be
   imported; the explicit faiss kinds raise instead.
 
+Each kind is one small backend class (build + search) in the :data:`_BACKENDS` registry;
+:class:`NeighbourIndex` checks the input, batches the queries and hands them to its backend.
 faiss is imported lazily, and its OpenMP thread count is set to ``torch.get_num_threads()``
 before every build and search, so one setting (``torch.set_num_threads``) governs both.
 """
@@ -54,7 +50,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 import torch
@@ -217,6 +214,156 @@ def _import_faiss():
     return faiss
 
 
+# ----------------------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True)
+class _BuildOptions:
+    """The constructor options of :class:`NeighbourIndex`; each backend reads the ones it uses."""
+
+    seed: int
+    hnsw_m: int
+    ef_construction: int
+    ef_search: int
+    nlist: int | None
+    nprobe: int | None
+
+
+class _Backend:
+    """One kind of index: ``build`` it from a prepared (N, d) float32 table, then ``search`` it.
+
+    ``tunables`` names the search options that can be changed after the build (read and set as
+    attributes of the backend).
+    """
+
+    needs_faiss: ClassVar[bool] = True
+    tunables: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def build(cls, table: torch.Tensor, *, metric: str, faiss: Any, options: _BuildOptions) -> _Backend:
+        raise NotImplementedError
+
+    def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries (Q, d) prepared -> scores (Q, k) float32, ids (Q, k) int64."""
+        raise NotImplementedError
+
+
+class _TorchBackend(_Backend):
+    """Exact brute force in plain torch (:func:`brute_force_topk` on a table prepared once)."""
+
+    needs_faiss = False
+
+    def __init__(self, table: torch.Tensor, bias: torch.Tensor | None, size: int, metric: str) -> None:
+        self.table, self.bias, self.size, self.metric = table, bias, size, metric
+
+    @classmethod
+    def build(cls, table, *, metric, faiss, options):
+        # For cosine, prepare() already made a new tensor; otherwise the table may still be the caller's.
+        padded, bias = _bias_and_pad(table.clone() if metric != "cosine" else table, metric, _GROUP)
+        return cls(padded, bias, table.shape[0], metric)
+
+    def search(self, queries, k):
+        return _search_prepared(self.table, self.bias, self.size, queries, k, self.metric, chunk_size=2048)
+
+
+class _FaissBackend(_Backend):
+    """A faiss index over the table; subclasses say which (``make_index``)."""
+
+    def __init__(self, faiss: Any, index: Any, options: _BuildOptions) -> None:
+        self.faiss, self.index = faiss, index
+
+    @classmethod
+    def build(cls, table, *, metric, faiss, options):
+        faiss.omp_set_num_threads(torch.get_num_threads())
+        rows = table.numpy()
+        index = cls.make_index(faiss, rows, metric=metric, options=options)
+        index.add(rows)
+        return cls(faiss, index, options)
+
+    @classmethod
+    def make_index(cls, faiss: Any, table: np.ndarray, *, metric: str, options: _BuildOptions) -> Any:
+        """An empty (trained, where it needs training) faiss index for ``table`` (N, d)."""
+        raise NotImplementedError
+
+    def search(self, queries, k):
+        self.faiss.omp_set_num_threads(torch.get_num_threads())
+        distances, ids = self.index.search(queries.numpy(), k)
+        return torch.from_numpy(distances), torch.from_numpy(ids)
+
+
+def _flat_index(faiss: Any, d: int, metric: str) -> Any:
+    return faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
+
+
+def _faiss_metric(faiss: Any, metric: str) -> Any:
+    return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+
+class _ExactBackend(_FaissBackend):
+    """faiss ``IndexFlatIP`` / ``IndexFlatL2``: every query against every row."""
+
+    @classmethod
+    def make_index(cls, faiss, table, *, metric, options):
+        return _flat_index(faiss, table.shape[1], metric)
+
+
+class _HNSWBackend(_FaissBackend):
+    """faiss ``IndexHNSWFlat``; ``ef_search`` is the search beam width (raised to k when smaller)."""
+
+    tunables = ("ef_search",)
+
+    def __init__(self, faiss: Any, index: Any, options: _BuildOptions) -> None:
+        super().__init__(faiss, index, options)
+        self.ef_search: int = options.ef_search
+
+    @classmethod
+    def make_index(cls, faiss, table, *, metric, options):
+        index = faiss.IndexHNSWFlat(table.shape[1], options.hnsw_m, _faiss_metric(faiss, metric))
+        index.hnsw.efConstruction = options.ef_construction
+        return index
+
+    def search(self, queries, k):
+        self.index.hnsw.efSearch = max(self.ef_search, k)
+        return super().search(queries, k)
+
+
+class _IVFBackend(_FaissBackend):
+    """faiss ``IndexIVFFlat``: k-means cells trained on a seeded sample; ``nprobe`` cells searched per query."""
+
+    tunables = ("nprobe",)
+
+    @property
+    def nprobe(self) -> int:
+        return self.index.nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self.index.nprobe = value
+
+    @classmethod
+    def make_index(cls, faiss, table, *, metric, options):
+        n, d = table.shape
+        # faiss warns below 39 training points per centroid; cap nlist so that never happens.
+        nlist = options.nlist or max(1, min(round(4 * math.sqrt(n)), n // 39))
+        if not 1 <= nlist <= n:
+            raise RetokError(f"nlist must be between 1 and the number of vectors ({n}); got {nlist}")
+        # The IVF index does not own its quantizer; faiss's Python wrapper keeps a reference to it.
+        index = faiss.IndexIVFFlat(_flat_index(faiss, d, metric), d, nlist, _faiss_metric(faiss, metric))
+        index.cp.seed = options.seed
+        # faiss would subsample 256 points per centroid itself; sampling here, from our seed,
+        # keeps the training set a function of (vectors, seed) alone.
+        rng = np.random.default_rng(options.seed)
+        sample = min(n, 256 * nlist)
+        train = table if sample == n else table[np.sort(rng.choice(n, size=sample, replace=False))]
+        index.train(np.ascontiguousarray(train))
+        index.nprobe = options.nprobe or min(nlist, max(8, nlist // 16))
+        return index
+
+
+#: Every kind but ``auto``, in the order the errors list them.
+_BACKENDS: dict[str, type[_Backend]] = {"exact": _ExactBackend, "hnsw": _HNSWBackend, "ivf": _IVFBackend, "torch": _TorchBackend}
+
+
 # ----------------------------------------------------------------------------- the index
 
 
@@ -258,22 +405,17 @@ class NeighbourIndex:
         self.metric: str = metric
         self.seed = seed
         self._size, self._dim = table.shape
-        self._faiss = None if kind == "torch" else _import_faiss()
+        faiss = None if kind == "torch" else _import_faiss()
         if kind == "auto":
             kind = "exact" if self._size <= AUTO_EXACT_MAX_ROWS else "hnsw"
-            if self._faiss is None:
+            if faiss is None:
                 warnings.warn("faiss is not installed; NeighbourIndex falls back to exact torch search (pip install faiss-cpu)", stacklevel=2)
                 kind = "torch"
-        elif kind != "torch" and self._faiss is None:
+        elif _BACKENDS[kind].needs_faiss and faiss is None:
             raise RetokError(f"kind={kind!r} needs faiss, which is not installed; pip install faiss-cpu, or use kind='torch'")
         self._kind: str = kind
-        self._ef_search = ef_search
-        self._nprobe = nprobe
-        if self._kind == "torch":
-            self._table, self._bias = _bias_and_pad(table.clone() if metric != "cosine" else table, metric, _GROUP)
-            self._index = None
-        else:
-            self._index = self._build_faiss(table.numpy(), hnsw_m=hnsw_m, ef_construction=ef_construction, nlist=nlist)
+        options = _BuildOptions(seed=seed, hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, nlist=nlist, nprobe=nprobe)
+        self._backend = _BACKENDS[kind].build(table, metric=metric, faiss=faiss, options=options)
 
     # ---------------------------------------------------------------- properties
 
@@ -295,28 +437,31 @@ class NeighbourIndex:
     @property
     def nprobe(self) -> int | None:
         """IVF cells searched per query (None for other kinds). Settable."""
-        return self._index.nprobe if self._kind == "ivf" else None
+        return self._tunable("nprobe")
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
-        if self._kind != "ivf":
-            raise RetokError(f"nprobe applies to kind='ivf' only; this index is kind={self._kind!r}")
-        if value < 1:
-            raise RetokError(f"nprobe must be >= 1; got {value}")
-        self._index.nprobe = int(value)
+        self._set_tunable("nprobe", value)
 
     @property
     def ef_search(self) -> int | None:
         """HNSW search beam width (None for other kinds). Settable."""
-        return self._ef_search if self._kind == "hnsw" else None
+        return self._tunable("ef_search")
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        if self._kind != "hnsw":
-            raise RetokError(f"ef_search applies to kind='hnsw' only; this index is kind={self._kind!r}")
+        self._set_tunable("ef_search", value)
+
+    def _tunable(self, name: str) -> int | None:
+        return getattr(self._backend, name) if name in self._backend.tunables else None
+
+    def _set_tunable(self, name: str, value: int) -> None:
+        if name not in self._backend.tunables:
+            owner = next(kind for kind, backend in _BACKENDS.items() if name in backend.tunables)
+            raise RetokError(f"{name} applies to kind={owner!r} only; this index is kind={self._kind!r}")
         if value < 1:
-            raise RetokError(f"ef_search must be >= 1; got {value}")
-        self._ef_search = int(value)
+            raise RetokError(f"{name} must be >= 1; got {value}")
+        setattr(self._backend, name, int(value))
 
     def __len__(self) -> int:
         return self._size
@@ -324,39 +469,7 @@ class NeighbourIndex:
     def __repr__(self) -> str:
         return f"NeighbourIndex(size={self._size}, dim={self._dim}, metric={self.metric!r}, kind={self._kind!r})"
 
-    # ---------------------------------------------------------------- build and search
-
-    def _set_threads(self) -> None:
-        self._faiss.omp_set_num_threads(torch.get_num_threads())
-
-    def _build_faiss(self, table: np.ndarray, *, hnsw_m: int, ef_construction: int, nlist: int | None):
-        faiss = self._faiss
-        self._set_threads()
-        n, d = table.shape
-        faiss_metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
-        if self._kind == "exact":
-            index = faiss.IndexFlatL2(d) if self.metric == "l2" else faiss.IndexFlatIP(d)
-        elif self._kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, hnsw_m, faiss_metric)
-            index.hnsw.efConstruction = ef_construction
-        else:  # ivf
-            # faiss warns below 39 training points per centroid; cap nlist so that never happens.
-            nlist = nlist or max(1, min(round(4 * math.sqrt(n)), n // 39))
-            if not 1 <= nlist <= n:
-                raise RetokError(f"nlist must be between 1 and the number of vectors ({n}); got {nlist}")
-            quantizer = faiss.IndexFlatL2(d) if self.metric == "l2" else faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss_metric)
-            index.cp.seed = self.seed
-            # faiss would subsample 256 points per centroid itself; sampling here, from our seed,
-            # keeps the training set a function of (vectors, seed) alone.
-            rng = np.random.default_rng(self.seed)
-            sample = min(n, 256 * nlist)
-            train = table if sample == n else table[np.sort(rng.choice(n, size=sample, replace=False))]
-            index.train(np.ascontiguousarray(train))
-            index.nprobe = self._nprobe or min(nlist, max(8, nlist // 16))
-            self._quantizer = quantizer  # the IVF index does not own it; keep it alive
-        index.add(table)
-        return index
+    # ---------------------------------------------------------------- search
 
     def search(
         self, queries: Any, k: int, *, batch_size: int = 8192, progress: bool = False
@@ -377,18 +490,10 @@ class NeighbourIndex:
         scores = torch.empty(n_q, k, dtype=torch.float32)
         ids = torch.empty(n_q, k, dtype=torch.int64)
         starts = range(0, n_q, batch_size)
-        if self._kind != "torch":
-            self._set_threads()
-            if self._kind == "hnsw":
-                self._index.hnsw.efSearch = max(self._ef_search, k)
         bar = tqdm(starts, desc=f"{self._kind} search", unit="batch", disable=not progress or len(starts) <= 4)
         for start in bar:
             batch = q[start : start + batch_size]
-            if self._kind == "torch":
-                s, i = _search_prepared(self._table, self._bias, self._size, batch, k, self.metric, chunk_size=2048)
-            else:
-                d, i = self._index.search(batch.numpy(), k)
-                s, i = torch.from_numpy(d), torch.from_numpy(i)
+            s, i = self._backend.search(batch, k)
             scores[start : start + len(batch)] = s
             ids[start : start + len(batch)] = i
         return scores, ids

@@ -158,3 +158,19 @@ def test_non_finite_and_wrong_rank_inputs_are_refused():
         NeighbourIndex(bad)
     with pytest.raises(RetokError, match=r"must be 2-D .*reshape\(1, -1\)"):
         NeighbourIndex(randn(10, 4)).search(randn(4), 1)
+
+
+@pytest.mark.parametrize("kind", ["exact", "torch", "hnsw", "ivf"])
+def test_search_options_belong_to_their_kind_and_refuse_others(kind):
+    index = NeighbourIndex(randn(2000, 8), kind=kind, ef_search=40, nprobe=3)
+    assert index.ef_search == (40 if kind == "hnsw" else None)
+    assert index.nprobe == (3 if kind == "ivf" else None)
+    for name, owner in [("ef_search", "hnsw"), ("nprobe", "ivf")]:
+        if kind == owner:
+            setattr(index, name, 7)
+            assert getattr(index, name) == 7
+            with pytest.raises(RetokError, match=f"{name} must be >= 1; got 0"):
+                setattr(index, name, 0)
+        else:
+            with pytest.raises(RetokError, match=f"{name} applies to kind='{owner}' only; this index is kind='{kind}'"):
+                setattr(index, name, 7)

@@ -9,6 +9,7 @@ import pytest
 
 from retok.errors import RetokError
 from retok.static import StaticVectors, train_fasttext
+from retok.static.vectors import ngram_hashes
 
 MINN, MAXN = 3, 4
 WORDS = [f"w{i}" for i in range(150)] + ["haus", "maus", "hausen", "katze", "Häuser"]
@@ -89,6 +90,74 @@ def test_without_subwords_only_word_start_vocabulary_tokens_have_vectors():
 def test_token_vectors_need_one_flag_per_text(vectors):
     with pytest.raises(RetokError, match="2 texts but 1 word_start"):
         vectors.token_vectors(["a", "b"], [True])
+
+
+def fasttext_hash(text):
+    """fastText's Dictionary::hash, byte by byte: FNV-1a with each byte XORed in as uint32(int8(byte))."""
+    h = 2166136261
+    for byte in text.encode("utf-8"):
+        h = ((h ^ ((byte - 256 if byte >= 0x80 else byte) & 0xFFFFFFFF)) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def reference_ngram_hashes(marked, minn, maxn, bow, eow):
+    """One list per string: the hashes of its n-grams by start, then length, as fastText's computeSubwords walks them."""
+    out = []
+    for text, b, e in zip(marked, bow, eow):
+        size, hashes = len(text), []
+        for i in range(size):
+            for n in range(max(minn, 1), min(maxn, size - i) + 1):
+                if not (n == 1 and ((b and i == 0) or (e and i == size - 1))):
+                    hashes.append(fasttext_hash(text[i : i + n]))
+        out.append(hashes)
+    return out
+
+
+def random_text(rng):
+    """Empty, short or long; ASCII, Latin-1, Greek, CJK (3 UTF-8 bytes), emoji (4 bytes), markers and NUL."""
+    alphabet = "ab<>z0 \x00äöüßéÿΩλ中文字\U0001F600\U00010348\u00a0"
+    length = rng.choice([0, 1, 2, 3, rng.randint(4, 12), rng.randint(100, 300)])
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def test_fasttext_hash_reference_is_fasttexts_own_subword_id(vectors):
+    model = vectors._model
+    bucket, n_words = model.f.getArgs().bucket, model.get_input_matrix().shape[0] - model.f.getArgs().bucket
+    assert fasttext_hash("") == 2166136261 and fasttext_hash("a") == 0xE40C292C  # FNV-1a's published values
+    rng = random.Random(1)
+    for text in ["<hä", "ÿ", "中文", "\U0001F600", "ab>", "\x00"] + [random_text(rng) for _ in range(200)]:
+        assert model.get_subword_id(text) == n_words + fasttext_hash(text) % bucket, text
+
+
+@pytest.mark.parametrize("minn, maxn", [(3, 6), (1, 4), (2, 2), (5, 3), (0, 1)])
+def test_vectorized_ngram_hashes_equal_the_reference_loop(minn, maxn):
+    rng = random.Random(minn * 10 + maxn)
+    marked = [random_text(rng) for _ in range(400)]
+    bow = np.array([rng.random() < 0.5 for _ in marked])
+    eow = np.array([rng.random() < 0.5 for _ in marked])
+    hashes, counts = ngram_hashes(marked, minn=minn, maxn=maxn, bow=bow, eow=eow)
+    want = reference_ngram_hashes(marked, minn, maxn, bow, eow)
+    assert hashes.dtype == np.uint32 and counts.tolist() == [len(w) for w in want]
+    assert hashes.tolist() == [h for w in want for h in w]
+
+
+def test_ngram_hashes_of_no_strings_and_of_empty_strings_are_empty():
+    for marked in [[], ["", ""]]:
+        hashes, counts = ngram_hashes(marked, minn=3, maxn=6, bow=np.ones(len(marked), bool), eow=np.zeros(len(marked), bool))
+        assert hashes.shape == (0,) and counts.tolist() == [0] * len(marked)
+
+
+def test_many_tokens_at_once_equal_fasttexts_average_token_by_token(vectors):
+    model = vectors._model
+    texts = ["haus", "haus", "", "Häuser", "ab", "katzenhäuser", "中文字符", "w1", "w1"]
+    starts = [True, False, True, True, True, False, True, True, False]
+    got, found = vectors.token_vectors(texts, starts)
+    for text, start, row, ok in zip(texts, starts, got, found):
+        marked = "<" + text if start else text
+        ids = [model.get_subword_id(marked[i : i + n]) for i in range(len(marked)) for n in range(MINN, min(MAXN, len(marked) - i) + 1)]
+        ids = ([model.get_word_id(text)] if start and text in vectors else []) + ids
+        assert ok == bool(ids), text
+        np.testing.assert_allclose(row, fasttext_average(model, ids) if ids else 0, atol=1e-6, err_msg=text)
 
 
 def test_vec_file_round_trip(tmp_path):

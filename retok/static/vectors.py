@@ -7,8 +7,8 @@ Conventions:
   end-of-line word ``</s>`` is not a word and is left out.
 * A fastText ``.bin`` model also embeds strings outside its vocabulary: the average of the
   input rows of the string's character n-grams (lengths ``minn..maxn`` of the string with the
-  begin/end markers ``<`` and ``>``, hashed into buckets with fastText's own
-  ``get_subword_id``), plus the word's own input row when it is a vocabulary word. That is
+  begin/end markers ``<`` and ``>``, hashed into buckets as fastText's ``get_subword_id`` does,
+  see :func:`ngram_hashes`), plus the word's own input row when it is a vocabulary word. That is
   exactly ``get_word_vector`` for a whole word; :meth:`StaticVectors.token_vectors` applies
   the same rule to word pieces, with only the markers that the piece really has.
 * An optional orthogonal rotation R (d, d) is applied to every vector returned (``x @ R``);
@@ -34,6 +34,9 @@ BOW, EOW = "<", ">"  # fastText's begin- and end-of-word markers
 _FASTTEXT_EOS = "</s>"
 _TEXT_SUFFIXES = (".vec", ".txt")
 _ORTHOGONAL_TOL = 1e-3
+# fastText's Dictionary::hash is 32-bit FNV-1a with these constants.
+_FNV_OFFSET = np.uint32(2166136261)
+_FNV_PRIME = np.uint32(16777619)
 
 
 class StaticVectors:
@@ -52,6 +55,7 @@ class StaticVectors:
         self._rotated_matrix: np.ndarray | None = None
         args = model.f.getArgs() if model is not None else None
         self._minn, self._maxn = (args.minn, args.maxn) if args is not None else (0, 0)
+        self._bucket = args.bucket if args is not None else 0
 
     # ------------------------------------------------------------------ constructors
 
@@ -191,7 +195,8 @@ class StaticVectors:
             return self.word_matrix()[row].copy()
         if not self.has_subwords:
             return None
-        vectors, found = self._compose([self._subword_ids(BOW + word + EOW, bow=True, eow=True)])
+        ids, counts = self._subword_rows([BOW + word + EOW], bow=np.ones(1, dtype=bool), eow=np.ones(1, dtype=bool))
+        vectors, found = self._compose(ids, counts)
         return vectors[0] if found[0] else None
 
     def token_vectors(self, texts: Sequence[str], word_start: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
@@ -216,13 +221,20 @@ class StaticVectors:
             vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
             vectors[found] = self.word_matrix()[rows[found]]
             return vectors, found
-        id_lists = []
-        for text, start in zip(texts, word_start):
-            ids = self._subword_ids(BOW + text if start else text, bow=bool(start), eow=False)
-            if start and text in self._row:
-                ids.insert(0, self._model.get_word_id(text))
-            id_lists.append(ids)
-        return self._compose(id_lists)
+        starts = [bool(s) for s in word_start]
+        marked = [BOW + text if start else text for text, start in zip(texts, starts)]
+        ngram_ids, ngram_counts = self._subword_rows(marked, bow=np.array(starts, dtype=bool), eow=np.zeros(len(texts), dtype=bool))
+        # A word-start vocabulary word's own row comes first, then its n-grams (fastText's order).
+        word_ids = np.array([self._model.get_word_id(t) if s and t in self._row else -1 for t, s in zip(texts, starts)], dtype=np.int64)
+        has_word = word_ids >= 0
+        counts = ngram_counts + has_word
+        offsets = np.cumsum(counts) - counts
+        ids = np.empty(int(counts.sum()), dtype=np.int64)
+        ids[offsets[has_word]] = word_ids[has_word]
+        owner = np.repeat(np.arange(len(texts)), ngram_counts)
+        within = np.arange(len(ngram_ids)) - np.repeat(np.cumsum(ngram_counts) - ngram_counts, ngram_counts)
+        ids[offsets[owner] + has_word[owner] + within] = ngram_ids
+        return self._compose(ids, counts)
 
     def rotated(self, rotation: Any) -> StaticVectors:
         """A view of these vectors with the orthogonal ``rotation`` (d, d) composed in (``x @ rotation``).
@@ -260,34 +272,91 @@ class StaticVectors:
 
     # ------------------------------------------------------------------ fastText composition
 
-    def _subword_ids(self, marked: str, *, bow: bool, eow: bool) -> list[int]:
-        """Input-matrix rows of the character n-grams of ``marked`` (lengths minn..maxn), as fastText hashes them.
+    def _subword_rows(self, marked: Sequence[str], *, bow: np.ndarray, eow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Input-matrix rows of the character n-grams of each string, as ``get_subword_id`` numbers them.
 
-        ``bow`` / ``eow`` say that ``marked`` starts with ``<`` / ends with ``>``; a marker alone
-        is never an n-gram (fastText's rule for ``minn == 1``).
+        marked: N strings, each with the markers it has; bow, eow (N,) bool say which start with
+        ``<`` / end with ``>``. Returns ids (M,) int64 (see :func:`ngram_hashes` for the order)
+        and counts (N,) int64.
         """
-        size = len(marked)
-        ids = []
-        for i in range(size):
-            for n in range(max(self._minn, 1), min(self._maxn, size - i) + 1):
-                if n == 1 and ((bow and i == 0) or (eow and i == size - 1)):
-                    continue
-                ids.append(self._model.get_subword_id(marked[i : i + n]))
-        return ids
+        hashes, counts = ngram_hashes(marked, minn=self._minn, maxn=self._maxn, bow=bow, eow=eow)
+        # fastText numbers the buckets after the words: nwords + hash % bucket.
+        n_words = np.asarray(self._model.f.getInputMatrix()).shape[0] - self._bucket
+        return n_words + (hashes % np.uint32(self._bucket)).astype(np.int64), counts
 
-    def _compose(self, id_lists: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Average the input rows of each id list: (N, d) float32 (rotated) and found (N,) bool."""
-        lengths = np.array([len(ids) for ids in id_lists], dtype=np.int64)
-        flat = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=int(lengths.sum()))
-        unique, inverse = np.unique(flat, return_inverse=True)
-        table = np.stack([self._model.get_input_vector(int(i)) for i in unique]) if len(unique) else np.zeros((0, self.dim))
-        weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        averaging = sparse.csr_matrix((weights, inverse, indptr), shape=(len(id_lists), len(unique)))
+    def _compose(self, ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Average input rows: ids (M,) int64, the first ``counts[0]`` for string 0 and so on.
+
+        Returns (N, d) float32 (rotated) and found (N,) bool (``counts > 0``).
+        """
+        unique, inverse = np.unique(ids, return_inverse=True)
+        # A view of the model's own input matrix (no copy); it lives as long as self._model.
+        input_matrix = np.asarray(self._model.f.getInputMatrix())
+        table = input_matrix[unique] if len(unique) else np.zeros((0, self.dim), dtype=np.float32)
+        weights = np.repeat(1.0 / np.maximum(counts, 1), counts)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        averaging = sparse.csr_matrix((weights, inverse.reshape(-1), indptr), shape=(len(counts), len(unique)))
         vectors = np.asarray(averaging @ table.astype(np.float64), dtype=np.float32)
         if self._rotation is not None:
             vectors = vectors @ self._rotation
-        return vectors, lengths > 0
+        return vectors, counts > 0
+
+
+def ngram_hashes(
+    marked: Sequence[str], *, minn: int, maxn: int, bow: np.ndarray, eow: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """fastText's 32-bit hashes of the character n-grams (lengths minn..maxn) of each string, vectorized.
+
+    marked: N strings, each with the markers it has; bow, eow (N,) bool say which start with
+    ``<`` / end with ``>`` (a marker alone is never an n-gram: fastText's rule for ``minn == 1``).
+    Returns hashes (M,) uint32, string 0's n-grams first, each string's by start character and then
+    by length (fastText's order), and counts (N,) int64 n-grams per string.
+
+    The hash is fastText's ``Dictionary::hash``: FNV-1a over the UTF-8 bytes, except that each
+    byte is XORed in as ``uint32(int8(byte))``, so a byte >= 0x80 is sign-extended to
+    ``0xFFFFFF00 | byte``. Characters are Unicode code points, as fastText counts them (a UTF-8
+    continuation byte never starts an n-gram). Every start character is hashed at once, one
+    character length at a time, instead of one n-gram at a time in Python.
+    """
+    encoded = [s.encode("utf-8") for s in marked]
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    byte_counts = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    signed_bytes = data.astype(np.int8).astype(np.uint32)  # fastText's uint32_t(int8_t(c))
+    char_bytes = np.flatnonzero((data & 0xC0) != 0x80)  # byte offset of every character
+    # A character ends where the next one starts; the last one of a string ends where the next string starts.
+    char_ends = np.append(char_bytes[1:], len(data))
+    byte_starts = np.cumsum(byte_counts) - byte_counts
+    char_counts = np.searchsorted(char_bytes, byte_starts + byte_counts) - np.searchsorted(char_bytes, byte_starts)
+    first_chars = np.cumsum(char_counts) - char_counts  # each string's first character
+    owner = np.repeat(np.arange(len(marked)), char_counts)
+    position = np.arange(len(char_bytes)) - np.repeat(first_chars, char_counts)
+    remaining = char_counts[owner] - position  # characters from this one to the end of its string
+    shortest = np.full(len(char_bytes), max(minn, 1), dtype=np.int64)
+    if max(minn, 1) == 1:
+        lone_marker = (np.asarray(bow, dtype=bool)[owner] & (position == 0)) | (np.asarray(eow, dtype=bool)[owner] & (remaining == 1))
+        shortest[lone_marker] = 2
+    longest = np.minimum(maxn, remaining)
+    per_start = np.maximum(longest - shortest + 1, 0)
+    slots = np.cumsum(per_start) - per_start  # where each start character's first n-gram goes
+    hashes = np.empty(int(per_start.sum()), dtype=np.uint32)
+
+    active = np.flatnonzero(longest >= 1)  # start characters that still have a longer n-gram to hash
+    h = np.full(len(active), _FNV_OFFSET, dtype=np.uint32)
+    for n in range(1, max(maxn, 0) + 1):
+        keep = longest[active] >= n
+        active, h = active[keep], h[keep]
+        last = active + n - 1  # the n-th character of each n-gram
+        for b in range(4):  # a UTF-8 character has 1 to 4 bytes
+            at = char_bytes[last] + b
+            more = at < char_ends[last]
+            if not more.any():
+                break
+            # uint32 arithmetic wraps modulo 2**32, as fastText's does in C++.
+            h[more] = (h[more] ^ signed_bytes[at[more]]) * _FNV_PRIME
+        done = shortest[active] <= n
+        hashes[slots[active[done]] + n - shortest[active[done]]] = h[done]
+    ngrams_before = np.concatenate([[0], np.cumsum(per_start)])  # n-grams of all start characters before each one
+    return hashes, ngrams_before[first_chars + char_counts] - ngrams_before[first_chars]
 
 
 def _check_unique(words: Sequence[str], *, where: str) -> None:
@@ -298,4 +367,4 @@ def _check_unique(words: Sequence[str], *, where: str) -> None:
         seen.add(w)
 
 
-__all__ = ["BOW", "EOW", "StaticVectors"]
+__all__ = ["BOW", "EOW", "StaticVectors", "ngram_hashes"]
