@@ -19,8 +19,18 @@ from .vocab import CanonicalVocab, VocabAlignment
 
 
 def methods() -> list[MethodSpec]:
-    """Every registered initializer, sorted by name."""
-    return [INITIALIZERS.get(name) for name in INITIALIZERS.names()]
+    """Every registered initializer that can be loaded here, sorted by name.
+
+    An optional method whose dependencies are missing is left out; ``INITIALIZERS.get(name)``
+    says what to install.
+    """
+    specs = []
+    for name in INITIALIZERS.names():
+        try:
+            specs.append(INITIALIZERS.get(name))
+        except RetokError:
+            continue
+    return specs
 
 
 __all__ = [

@@ -29,31 +29,51 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
+        self._install: dict[str, str] = {}
+        self._importing: set[str] = set()  # lazy names whose module is being imported (and may register them)
 
     def add(self, name: str, obj: T) -> T:
-        if name in self._entries or name in self._lazy:
+        if name in self._entries or (name in self._lazy and name not in self._importing):
             raise ValueError(f"{self.kind} {name!r} is already registered; pick another name")
         if name != name.lower():
             raise ValueError(f"{self.kind} names are lowercase; got {name!r}")
         self._entries[name] = obj
         return obj
 
-    def register_lazy(self, name: str, target: str) -> None:
-        """Register ``name`` as ``"module:attr"``; the module is imported (and registers itself) on first ``get``."""
+    def register_lazy(self, name: str, target: str, *, install: str = "") -> None:
+        """Register ``name`` as ``"module:attr"``; the module is imported (and registers itself) on first ``get``.
+
+        ``install`` says how to get the module's dependencies (e.g. ``pip install 'retok[index]'``);
+        it is part of the error when the import fails. The entry stays registered after a failed
+        import, so the name keeps being listed and keeps giving the same error.
+        """
         if name in self._entries or name in self._lazy:
             raise ValueError(f"{self.kind} {name!r} is already registered; pick another name")
         self._lazy[name] = target
+        self._install[name] = install
 
     def get(self, name: str) -> T:
         if name not in self._entries and name in self._lazy:
-            module, _, _attr = self._lazy.pop(name).partition(":")
-            importlib.import_module(module)
+            self._import(name)
         if name not in self._entries:
             valid = self.names()
             raise RetokError(
                 f"unknown {self.kind} {name!r}.{did_you_mean(name, valid)} Available: {', '.join(valid)}"
             )
         return self._entries[name]
+
+    def _import(self, name: str) -> None:
+        module = self._lazy[name].partition(":")[0]
+        self._importing.add(name)
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            how = self._install.get(name) or "install the missing package"
+            raise RetokError(f"{self.kind} {name!r} cannot be loaded: {e}; {how}") from None
+        finally:
+            self._importing.discard(name)
+        # imported: the module registered the name (or did not, a broken entry that `get` reports as unknown)
+        del self._lazy[name]
 
     def names(self) -> list[str]:
         return sorted({*self._entries, *self._lazy})

@@ -57,9 +57,14 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from . import methods
+    from .errors import RetokError
 
-    for spec in methods():
+    for name in INITIALIZERS.names():
+        try:
+            spec = INITIALIZERS.get(name)
+        except RetokError as e:  # an optional method whose dependencies are missing: say so, list the rest
+            print(f"{name:10s} unavailable: {e}")
+            continue
         print(f"{spec.name:10s} {spec.pretty_name}: {spec.summary}")
         print(f"{'':10s} paper: {spec.paper}")
         for f in dataclasses.fields(spec.config_cls):
@@ -166,7 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print()
     print(result.table)
-    print(f"German generation ({args.save_method}): {result.generation}")
+    print(f"German generation ({result.saved_method}): {result.generation}")
     print(f"results and model saved to {result.out}")
     print(f"wall time: {time.perf_counter() - start:.0f} s")
     return 0
@@ -237,8 +242,8 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: SmolLM2 -> German tokenizer, baselines scored on held-out German")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--methods", default="mean,gaussian,fvt", help="comma-separated initializers to compare")
-    p.add_argument("--save-method", default="fvt", help="which transplanted model to save")
+    p.add_argument("--methods", default="mean,gaussian,fvt,compose,tokenadapt", help="comma-separated initializers to compare")
+    p.add_argument("--save-method", default="best", help="which transplanted model to save: an evaluated method, or best (lowest BPB)")
     p.add_argument("--vocab-size", type=int, default=32000)
     p.add_argument("--max-bytes", type=int, default=65536, help="held-out bytes to score")
     p.add_argument("--overwrite", action="store_true")

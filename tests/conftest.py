@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from retok.testing import GERMAN, tiny_llama, tiny_method_options, tiny_tokenizer  # noqa: E402
+from retok.testing import GERMAN, tiny_llama, tiny_tokenizer, tiny_vectors as build_tiny_vectors  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +33,6 @@ def english_model(english_tokenizer, tie):
 
 
 @pytest.fixture(scope="session")
-def method_options(tmp_path_factory, english_tokenizer, german_tokenizer):
-    """{method: options} so that every method runs on the tiny fixtures (fastText vectors trained once)."""
-    return tiny_method_options(tmp_path_factory.mktemp("vectors"), english_tokenizer, german_tokenizer)
+def tiny_vectors(tmp_path_factory, german_tokenizer):
+    """fastText vectors and a dictionary for the tiny fixtures, trained once per session."""
+    return build_tiny_vectors(tmp_path_factory.mktemp("vectors"), german_tokenizer)

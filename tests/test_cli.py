@@ -93,11 +93,11 @@ def test_finetune_verb_writes_a_merged_folder(tmp_path, model_dir, corpus, capsy
     assert "FinetuneConfig.lora_r must be an integer" in capsys.readouterr().err
 
 
-def test_embedding_space_method_options_reach_the_config(tmp_path, model_dir, corpus, method_options, german_tokenizer):
+def test_embedding_space_method_options_reach_the_config(tmp_path, model_dir, corpus, tiny_vectors, german_tokenizer):
     tok = tmp_path / "tok"
     german_tokenizer.save_pretrained(tok)
     out = tmp_path / "out"
-    wechsel = method_options["wechsel"]
+    wechsel = tiny_vectors.words()
     argv = ["transplant", "--model", str(model_dir), "--tokenizer", str(tok), "--method", "wechsel", "--out", str(out),
             "--source-vectors", wechsel["source_vectors"], "--target-vectors", wechsel["target_vectors"],
             "--dictionary", wechsel["dictionary"], "--neighbors", "3", "--prior-weight", "0.5"]

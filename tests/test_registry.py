@@ -47,3 +47,59 @@ def test_lazy_entry_imports_on_first_use():
 
 def test_methods_lists_every_registered_initializer():
     assert {m.name for m in methods()} == set(INITIALIZERS.names())
+
+
+def test_lazy_entry_whose_import_fails_stays_listed_and_names_the_fix():
+    registry: Registry[object] = Registry("thing")
+    registry.register_lazy("ghost", "retok_no_such_module:thing", install="pip install 'retok[ghost]'")
+    for _ in range(2):  # the second lookup gives the same answer, not "unknown thing"
+        with pytest.raises(RetokError, match=r"thing 'ghost' cannot be loaded: No module named 'retok_no_such_module'; pip install 'retok\[ghost\]'"):
+            registry.get("ghost")
+    assert registry.names() == ["ghost"]
+
+
+def test_lazy_entry_registers_itself_on_import(monkeypatch, tmp_path):
+    (tmp_path / "retok_lazy_fixture.py").write_text(
+        "from retok.initializers import INITIALIZERS\nINITIALIZERS.add('lazyfixture', 'the spec')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(INITIALIZERS, "_entries", dict(INITIALIZERS._entries))
+    monkeypatch.setattr(INITIALIZERS, "_lazy", {**INITIALIZERS._lazy, "lazyfixture": "retok_lazy_fixture:x"})
+    assert INITIALIZERS.get("lazyfixture") == "the spec"
+    assert "lazyfixture" in INITIALIZERS.names()
+
+
+def test_methods_command_lists_an_unavailable_method_and_the_rest(monkeypatch, capsys):
+    from retok.cli import main
+
+    monkeypatch.setattr(INITIALIZERS, "_lazy", {**INITIALIZERS._lazy, "ghost": "retok_no_such_module:x"})
+    monkeypatch.setattr(INITIALIZERS, "_install", {**INITIALIZERS._install, "ghost": "pip install 'retok[ghost]'"})
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "ghost      unavailable: initializer 'ghost' cannot be loaded" in out and "retok[ghost]" in out
+    assert "fvt        FVT" in out
+    assert "ghost" not in {m.name for m in methods()}
+
+
+def test_a_method_name_is_looked_up_once_per_transplant(monkeypatch, english_tokenizer, german_tokenizer):
+    from retok.testing import tiny_llama
+    from retok.transplant import transplant
+
+    lookups = []
+    real_get = INITIALIZERS.get
+    monkeypatch.setattr(INITIALIZERS, "get", lambda name: lookups.append(name) or real_get(name))
+    transplant(tiny_llama(len(english_tokenizer)), german_tokenizer, "fvt", old_tokenizer=english_tokenizer)
+    assert lookups == ["fvt"]
+
+
+def test_a_config_that_is_not_registered_is_refused():
+    from dataclasses import dataclass
+
+    from retok.initializers.base import resolve_config
+
+    @dataclass(frozen=True, kw_only=True)
+    class Stray(InitConfig):
+        pass
+
+    with pytest.raises(RetokError, match="Stray is not the config of a registered initializer"):
+        resolve_config(Stray(), {})

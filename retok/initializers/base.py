@@ -31,6 +31,7 @@ class InitConfig:
     """Options shared by every method. Subclasses add their own fields with ``metadata={"help": ...}``."""
 
     method: ClassVar[str] = ""
+    spec: ClassVar[MethodSpec]  # set by @register_initializer: a config object knows its method without a lookup
     seed: int = field(default=0, metadata={"help": "seed of the local random generator (same seed, same matrix)"})
 
     def options(self) -> dict[str, Any]:
@@ -108,9 +109,9 @@ def register_initializer(name: str, *, config: type[C], pretty_name: str, paper:
         raise TypeError(f"config for initializer {name!r} must be an InitConfig subclass, got {config!r}")
 
     def wrap(fn: Callable[[TokenEmbeddings, VocabAlignment, C], NewRows]) -> Callable:
-        config.method = name
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary))
+        spec = INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary))
+        config.method, config.spec = name, spec
         return fn
 
     return wrap
@@ -122,12 +123,17 @@ def make_config(method: str, **options: Any) -> InitConfig:
 
 
 def resolve_config(method: str | InitConfig, options: dict[str, Any]) -> InitConfig:
+    """The config for ``method``: a name is looked up once, here at the edge; a config object is taken as it is."""
     if isinstance(method, InitConfig):
         if options:
             raise RetokError(
                 f"pass either a config object or options, not both (got {type(method).__name__} and {sorted(options)})"
             )
-        INITIALIZERS.get(method.method)
+        if "spec" not in type(method).__dict__:
+            raise RetokError(
+                f"{type(method).__name__} is not the config of a registered initializer; "
+                "register it with @register_initializer(name, config=...) or pass a method name"
+            )
         return method
     if not isinstance(method, str):
         raise RetokError(f"method must be a name such as 'fvt' or an InitConfig; got {type(method).__name__}")
@@ -148,6 +154,21 @@ def source_statistics(source: TokenEmbeddings, alignment: VocabAlignment) -> tup
         e_out = source.output[ids]
         mean_out, std_out = e_out.mean(0), e_out.std(0)
     return e_in.mean(0), e_in.std(0), mean_out, std_out
+
+
+def gaussian_rows(source: TokenEmbeddings, alignment: VocabAlignment, n: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n rows ~ N(mean_d, std_d) of the regular source rows -> input (n, d), output (n, d) or None.
+
+    The ``gaussian`` baseline, and the random fallback of WECHSEL and FOCUS; a local generator
+    seeded with ``seed``, so the same seed gives the same rows.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    mean_in, std_in, mean_out, std_out = source_statistics(source, alignment)
+    rows_in = mean_in + std_in * torch.randn(n, source.dim, generator=generator)
+    rows_out = None
+    if mean_out is not None:
+        rows_out = mean_out + std_out * torch.randn(n, source.dim, generator=generator)
+    return rows_in, rows_out
 
 
 def init_embeddings(
@@ -171,7 +192,7 @@ def init_embeddings(
         InitResult with E_t (V_t, d) [and the untied head rows] and a report.
     """
     config = resolve_config(method, options)
-    spec = INITIALIZERS.get(config.method)
+    spec = config.spec
     alignment = alignment or VocabAlignment.build(source.tokenizer, target_tokenizer)
     size, dim = len(alignment.target), source.dim
     mean_in, _, mean_out, _ = source_statistics(source, alignment)

@@ -2,12 +2,21 @@
 
 Conventions: ``table`` is a (V, d) embedding matrix; neighbour lists are ``ids`` (N, k) int64 row
 numbers into ``table`` with ``-1`` for "no neighbour", and ``scores`` (N, k) float similarities,
-best first. Every function returns new tensors and never changes its inputs.
+best first; a token's pieces use the same shape (:mod:`retok.pieces`). ``Tables`` pairs the input
+table with the untied output table (or None), so a method writes "mix these rows" once for both.
+Every function returns new tensors and never changes its inputs, except :func:`put_rows`, which says so.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+
+from ..pieces import last_pieces, piece_counts
+
+#: (input rows, output rows or None): what a method fills for the input table and, if untied, the head
+Tables = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def softmax_weights(scores: torch.Tensor, ids: torch.Tensor, temperature: float, *, threshold: float | None = None) -> torch.Tensor:
@@ -76,10 +85,35 @@ def blend(primary: torch.Tensor, prior: torch.Tensor, prior_weight: torch.Tensor
     return (1 - w) * primary + w * prior
 
 
-def padded_pieces(decompositions: list[list[int]]) -> torch.Tensor:
-    """Ragged piece lists -> (N, L) int64 with -1 padding (L >= 1)."""
-    width = max([len(d) for d in decompositions] + [1])
-    out = torch.full((len(decompositions), width), -1, dtype=torch.long)
-    for r, d in enumerate(decompositions):
-        out[r, : len(d)] = torch.tensor(d, dtype=torch.long)
-    return out
+def mix_tables(tables: Tables, ids: torch.Tensor, weights: torch.Tensor) -> Tables:
+    """:func:`mix_rows` with the same ids and weights on the input table and, when there is one, the output table."""
+    table_in, table_out = tables
+    return mix_rows(table_in, ids, weights), None if table_out is None else mix_rows(table_out, ids, weights)
+
+
+def blend_tables(primary: Tables, prior: Tables, prior_weight: torch.Tensor | float) -> Tables:
+    """:func:`blend` on both members of a pair: (1 - w) * primary + w * prior; the output is None when primary's is."""
+    out = None if primary[1] is None or prior[1] is None else blend(primary[1], prior[1], prior_weight)
+    return blend(primary[0], prior[0], prior_weight), out
+
+
+def put_rows(dest: Tables, index: torch.Tensor, rows: Tables) -> None:
+    """In place: ``dest[k][index] = rows[k]`` for the input member and, when ``dest`` has one, the output member."""
+    dest[0][index] = rows[0]
+    if dest[1] is not None:
+        dest[1][index] = rows[1]
+
+
+def pool_pieces(table: torch.Tensor, pieces: torch.Tensor, pooling: Literal["mean", "first", "last"] = "mean") -> torch.Tensor:
+    """Combine the rows of each token's pieces: table (V, d), pieces (N, L) -1 padded -> (N, d).
+
+    ``mean`` averages the pieces (FVT), ``first`` / ``last`` take one piece; a row without pieces
+    gives zeros.
+    """
+    if pooling == "mean":
+        share = (1.0 / piece_counts(pieces).clamp(min=1).double()).to(table.dtype)
+        return mix_rows(table, pieces, torch.where(pieces >= 0, share[:, None], 0.0))
+    if pooling not in ("first", "last"):
+        raise ValueError(f"unknown pooling {pooling!r}; use 'mean', 'first' or 'last'")
+    chosen = pieces[:, :1] if pooling == "first" else last_pieces(pieces)[:, None]
+    return mix_rows(table, chosen, torch.ones(chosen.shape, dtype=table.dtype))

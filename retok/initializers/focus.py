@@ -40,8 +40,8 @@ from ..static import StaticVectors, train_fasttext
 from ..textio import read_text
 from ..vocab import VocabAlignment
 from .base import InitConfig, NewRows, register_initializer
-from .combine import blend, mix_rows, sparsemax, sparsemax_is_exact
-from .fallback import LazyPrior, Prior, fallback_rows
+from .combine import blend_tables, mix_tables, put_rows, sparsemax, sparsemax_is_exact
+from .subword import LazyPrior, Prior, fallback_rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,13 +123,13 @@ def focus(source: TokenEmbeddings, alignment: VocabAlignment, config: FOCUSConfi
         query_vecs = torch.from_numpy(matrix[[row_of[strings[t]] for t, f in zip(alignment.new, new_found) if f]])
         ids, weights = sparsemax_neighbours(anchor_vecs, query_vecs)
         anchor_src = torch.tensor([alignment.matches[t] for t in anchor_tgt])
+        anchors = (source.input[anchor_src], None if source.output is None else source.output[anchor_src])
         rows = torch.from_numpy(new_found).nonzero().squeeze(1)
-        w = config.prior_weight
-        mixed_in = mix_rows(source.input[anchor_src], ids, weights)
-        rows_in[rows] = blend(mixed_in, prior.rows.input[rows], w) if w > 0 else mixed_in
-        if rows_out is not None:
-            mixed_out = mix_rows(source.output[anchor_src], ids, weights)
-            rows_out[rows] = blend(mixed_out, prior.rows.output[rows], w) if w > 0 else mixed_out
+        mixed = mix_tables(anchors, ids, weights)
+        if config.prior_weight > 0:
+            prior_out = None if prior.rows.output is None else prior.rows.output[rows]
+            mixed = blend_tables(mixed, (prior.rows.input[rows], prior_out), config.prior_weight)
+        put_rows((rows_in, rows_out), rows, mixed)
         for r in rows.tolist():
             provenance[r] = "focus"
         details["mean_support"] = float((weights > 0).sum(1).double().mean())

@@ -31,9 +31,8 @@ from ..index import NeighbourIndex
 from ..vocab import VocabAlignment
 from .aux_spaces import AUX_SPACES, AuxVectors
 from .base import InitConfig, NewRows, register_initializer
-from .combine import blend, mix_rows, padded_pieces, softmax_weights
-from .fallback import Prior, prior_rows
-from .fvt import decompose, fvt_rows
+from .combine import blend_tables, mix_tables, put_rows, softmax_weights
+from .subword import Prior, fvt_rows, prior_rows
 from .wordspace import WordVectorOptions
 
 
@@ -78,25 +77,21 @@ def piece_similarity(aux: AuxVectors, pieces: torch.Tensor) -> torch.Tensor:
 def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: TokenAdaptConfig) -> NewRows:
     """Copy matches; new rows = (1-w) x similarity/length-weighted pieces + w x softmax top-k neighbours in an auxiliary space."""
     space = AUX_SPACES.get(config.aux)
-    decompositions = decompose(alignment)
-    prior = fvt_rows(source, alignment, decompositions=decompositions)
-    aux = space(source, alignment, config, prior)
-    pieces = padded_pieces(decompositions)
+    tables = (source.input, source.output)
+    pieces = alignment.new_pieces
+    fvt = fvt_rows(source, alignment)
+    aux = space(source, alignment, config, fvt)
     valid = pieces >= 0
-    safe = pieces.clamp(min=0)
     lengths = torch.tensor([len(k) if k is not None else 1 for k in alignment.source.keys] + [1] * (source.input.shape[0] - len(alignment.source.keys)))
     whole = torch.tensor([len(alignment.target.keys[i]) for i in alignment.new], dtype=torch.float32)
-    ratio = lengths[safe].float() / whole[:, None]
-    sim = piece_similarity(aux, pieces)
-    w_local = local_weights(sim, ratio, valid, config.temperature)
-    rows_in = mix_rows(source.input, pieces, w_local)
-    rows_out = None if source.output is None else mix_rows(source.output, pieces, w_local)
+    ratio = lengths[pieces.clamp(min=0)].float() / whole[:, None]
+    w_local = local_weights(piece_similarity(aux, pieces), ratio, valid, config.temperature)
+    rows = mix_tables(tables, pieces, w_local)
     has_pieces = valid.any(1)
     provenance = ["tokenadapt-local" if h else "fallback-mean" for h in has_pieces.tolist()]
     if not has_pieces.all():
-        rows_in[~has_pieces] = prior.input[~has_pieces]
-        if rows_out is not None:
-            rows_out[~has_pieces] = prior.output[~has_pieces]
+        missing = ~has_pieces
+        put_rows(rows, missing, (fvt.input[missing], None if fvt.output is None else fvt.output[missing]))
 
     old_ids = aux.old_found.nonzero().squeeze(1)
     queries = aux.new_found.nonzero().squeeze(1)
@@ -107,18 +102,15 @@ def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: Token
         weights = softmax_weights(scores, hits, config.temperature, threshold=config.threshold)
         ids = torch.where(hits >= 0, old_ids[hits.clamp(min=0)], torch.full_like(hits, -1))
         has_global = weights.sum(1) > 0
-        rows = queries[has_global]
-        w = torch.where(has_pieces[rows], config.weight, 1.0)  # no pieces: the global estimate alone
-        rows_in[rows] = blend(rows_in[rows], mix_rows(source.input, ids[has_global], weights[has_global]), w)
-        if rows_out is not None:
-            rows_out[rows] = blend(rows_out[rows], mix_rows(source.output, ids[has_global], weights[has_global]), w)
-        for r in rows.tolist():
+        hybrid = queries[has_global]
+        w = torch.where(has_pieces[hybrid], config.weight, 1.0)  # no pieces: the global estimate alone
+        local = (rows[0][hybrid], None if rows[1] is None else rows[1][hybrid])
+        put_rows(rows, hybrid, blend_tables(local, mix_tables(tables, ids[has_global], weights[has_global]), w))
+        for r in hybrid.tolist():
             provenance[r] = "tokenadapt-hybrid"
         details["median_best_similarity"] = float(scores[:, 0].median())
     if config.prior_weight > 0:
-        subword = prior_rows(source, alignment, config.prior)
-        rows_in = blend(rows_in, subword.input, config.prior_weight)
-        if rows_out is not None:
-            rows_out = blend(rows_out, subword.output, config.prior_weight)
+        subword = fvt if config.prior == "fvt" else prior_rows(source, alignment, config.prior)
+        rows = blend_tables(rows, (subword.input, subword.output), config.prior_weight)
         details.update(subword.details)
-    return NewRows(rows_in, rows_out, provenance, details)
+    return NewRows(rows[0], rows[1], provenance, details)

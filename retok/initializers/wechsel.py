@@ -39,8 +39,8 @@ from ..embeddings import TokenEmbeddings
 from ..index import NeighbourIndex
 from ..vocab import VocabAlignment
 from .base import InitConfig, NewRows, register_initializer
-from .combine import blend, mix_rows, softmax_weights
-from .fallback import LazyPrior, Prior, fallback_rows
+from .combine import Tables, blend_tables, mix_tables, put_rows, softmax_weights
+from .subword import LazyPrior, Prior, fallback_rows
 from .wordspace import WordVectorOptions, aligned_word_space, token_vectors
 
 
@@ -54,18 +54,15 @@ class WECHSELConfig(WordVectorOptions, InitConfig):
     fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
 
 
-def knn_mix(
-    source_vectors: torch.Tensor, query_vectors: torch.Tensor, tables: list[torch.Tensor | None], *, k: int, temperature: float
-) -> tuple[list[torch.Tensor | None], torch.Tensor]:
-    """Mix the rows of each table over each query's k nearest source vectors (cosine).
+def knn_mix(source_vectors: torch.Tensor, query_vectors: torch.Tensor, tables: Tables, *, k: int, temperature: float) -> tuple[Tables, torch.Tensor]:
+    """Mix the rows of both tables over each query's k nearest source vectors (cosine).
 
-    source_vectors (S, D), query_vectors (Q, D), tables [(S, d) | None] -> mixed [(Q, d) | None],
+    source_vectors (S, D), query_vectors (Q, D), tables ((S, d), (S, d) | None) -> mixed ((Q, d), (Q, d) | None),
     best (Q,) the top cosine per query.
     """
     k = min(k, source_vectors.shape[0])
     scores, ids = NeighbourIndex(source_vectors, metric="cosine", kind="exact").search(query_vectors, k)
-    weights = softmax_weights(scores, ids, temperature)
-    return [None if t is None else mix_rows(t, ids, weights) for t in tables], scores[:, 0]
+    return mix_tables(tables, ids, softmax_weights(scores, ids, temperature)), scores[:, 0]
 
 
 @register_initializer("wechsel", config=WECHSELConfig, pretty_name="WECHSEL", paper="https://arxiv.org/abs/2112.06598")
@@ -81,18 +78,14 @@ def wechsel(source: TokenEmbeddings, alignment: VocabAlignment, config: WECHSELC
     details = {**space.report, "source_tokens_with_vector": int(src_found.sum()), "new_tokens_with_vector": int(new_found.sum())}
     if src_found.any() and new_found.any():
         kept = torch.tensor(source_ids)[torch.from_numpy(src_found)]
-        tables = [source.input[kept], None if source.output is None else source.output[kept]]
-        (mix_in, mix_out), best = knn_mix(
-            torch.from_numpy(src_vecs[src_found]), torch.from_numpy(new_vecs[new_found]), tables, k=config.neighbors, temperature=config.temperature
-        )
+        tables = (source.input[kept], None if source.output is None else source.output[kept])
+        mixed, best = knn_mix(torch.from_numpy(src_vecs[src_found]), torch.from_numpy(new_vecs[new_found]), tables, k=config.neighbors, temperature=config.temperature)
         rows = torch.from_numpy(new_found).nonzero().squeeze(1)
         w = torch.where(best >= config.min_similarity, config.prior_weight, 1.0)
         if (w > 0).any():  # the prior is computed only when some row uses it
-            mix_in = blend(mix_in, prior.rows.input[rows], w)
-            mix_out = None if mix_out is None else blend(mix_out, prior.rows.output[rows], w)
-        rows_in[rows] = mix_in
-        if rows_out is not None:
-            rows_out[rows] = mix_out
+            prior_out = None if prior.rows.output is None else prior.rows.output[rows]
+            mixed = blend_tables(mixed, (prior.rows.input[rows], prior_out), w)
+        put_rows((rows_in, rows_out), rows, mixed)
         for r, weak in zip(rows.tolist(), (best < config.min_similarity).tolist()):
             provenance[r] = "prior-weak-neighbours" if weak else "wechsel"
         details["median_best_similarity"] = float(best.median())

@@ -35,6 +35,7 @@ class WordVectorOptions:
     vector_dim: int = field(default=100, metadata={"help": "fastText dimension when training vectors from text"})
     vector_epochs: int = field(default=10, metadata={"help": "fastText epochs when training vectors from text"})
     vector_min_count: int = field(default=3, metadata={"help": "fastText min_count when training vectors from text"})
+    vector_threads: int = field(default=1, metadata={"help": "fastText threads when training vectors from text (1: reproducible from --seed; more is faster but not reproducible)"})
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class AlignedWordSpace:
     report: dict[str, Any]
 
 
-def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOptions, progress: bool) -> StaticVectors:
-    """The vectors file if given, else fastText trained (and cached) on the text file."""
+def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOptions, seed: int, progress: bool) -> StaticVectors:
+    """The vectors file if given, else fastText trained (and cached) on the text file with ``seed``."""
     if vectors:
         return StaticVectors.load(vectors)
     if text:
@@ -56,6 +57,8 @@ def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOpti
             dim=options.vector_dim,
             epochs=options.vector_epochs,
             min_count=options.vector_min_count,
+            seed=seed,
+            threads=options.vector_threads,
             progress=progress,
         )
         return StaticVectors.load(path)
@@ -67,8 +70,8 @@ def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOpti
 
 def aligned_word_space(options: WordVectorOptions, *, seed: int = 0, progress: bool = True) -> AlignedWordSpace:
     """Load (or train) both vector sets and rotate the source onto the target as ``options.align`` says."""
-    source = load_or_train(options.source_vectors, options.source_text, side="source", options=options, progress=progress)
-    target = load_or_train(options.target_vectors, options.target_text, side="target", options=options, progress=progress)
+    source = load_or_train(options.source_vectors, options.source_text, side="source", options=options, seed=seed, progress=progress)
+    target = load_or_train(options.target_vectors, options.target_text, side="target", options=options, seed=seed, progress=progress)
     if source.dim != target.dim:
         raise RetokError(
             f"the source vectors have dimension {source.dim} but the target vectors {target.dim}; "
