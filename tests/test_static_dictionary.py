@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from retok import assets
+from retok import cache as retok_cache
 from retok.errors import RetokError
 from retok.static import freedict, load_dictionary, parse_dictd, read_pairs
 from retok.static.dictionary import decode_dictd_number
@@ -132,7 +133,7 @@ def cache(tmp_path, monkeypatch):
 
 def test_freedict_builds_once_and_is_cached(cache, monkeypatch):
     apt = FakeApt()
-    monkeypatch.setattr(assets, "_run_command", apt)
+    monkeypatch.setattr(retok_cache, "run_command", apt)
     path = freedict("eng-deu", progress=False)
     assert path == cache / "freedict-eng-deu-2022.04.21-1" / "pairs.tsv"
     single = [p for p in EXPECTED if " " not in p[0] + p[1]]
@@ -145,7 +146,7 @@ def test_freedict_builds_once_and_is_cached(cache, monkeypatch):
 
 
 def test_a_pair_debian_does_not_ship_is_a_clear_error(cache, monkeypatch):
-    monkeypatch.setattr(assets, "_run_command", FakeApt(missing=True))
+    monkeypatch.setattr(retok_cache, "run_command", FakeApt(missing=True))
     with pytest.raises(RetokError, match=r"Unable to locate package dict-freedict-eng-xyz.*apt-cache search freedict.*TSV") as err:
         freedict("eng-xyz", progress=False)
     assert "source<TAB>target" in str(err.value)

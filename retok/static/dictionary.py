@@ -8,7 +8,8 @@
 * :func:`freedict` fetches a FreeDict dictionary from Debian (``dict-freedict-<pair>``, with
   ``apt-get download`` and ``dpkg -x``, no root needed) and caches its pairs under
   ``cache_dir()/freedict-<pair>-<version>/`` with the marker, build lock and atomic folder of
-  :mod:`retok.assets`.
+  :mod:`retok.cache` (the marker lists the folder's files, which is how ``retok assets`` finds and
+  checks it without importing this module).
 
 A FreeDict entry (as Debian's dictfmt writes it) is a headword line (``house /hˈaʊs/ <n>``:
 headword, IPA, annotations), then translation lines (``1. Haus <neut>, Gebäude [arch.]``:
@@ -23,14 +24,12 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .. import assets
-from ..assets import _build_lock, _command_error, _is_complete, _read_marker, _say, _write_marker, cache_dir
+from ..cache import build_lock, cache_dir, download_debs, is_complete, read_marker, say, write_marker
 from ..atomic import atomic_dir, atomic_write_text
 from ..errors import RetokError
 
@@ -188,42 +187,39 @@ def freedict(pair: str = "eng-deu", *, single_words: bool = True, progress: bool
     name = SINGLE_FILE if single_words else ALL_FILE
     folder = _cached_freedict(pair)
     if folder is None:
-        with _build_lock(f"freedict-{pair}", progress=progress):
+        with build_lock(f"freedict-{pair}", progress=progress):
             folder = _cached_freedict(pair) or _build_freedict(pair, progress=progress)
     return folder / name
 
 
 def freedict_folders() -> list[Path]:
-    """Every ``freedict-*`` folder in the cache, complete or not (for ``retok assets``)."""
+    """Every ``freedict-*`` folder in the cache, complete or not."""
     root = cache_dir()
     return sorted(p for p in root.glob("freedict-*") if p.is_dir()) if root.is_dir() else []
 
 
 def freedict_is_complete(folder: Path) -> bool:
     """True when ``folder`` holds a finished FreeDict build (valid marker and both pair files)."""
-    return _is_complete(folder, {"asset": "freedict", "format": _FORMAT}, FREEDICT_FILES)
+    return is_complete(folder, {"asset": "freedict", "format": _FORMAT}, FREEDICT_FILES)
 
 
 def _cached_freedict(pair: str) -> Path | None:
     """The newest complete cached build of ``pair``, or None."""
-    built = [p for p in freedict_folders() if freedict_is_complete(p) and (_read_marker(p) or {}).get("pair") == pair]
-    return max(built, key=lambda p: str((_read_marker(p) or {}).get("version")), default=None)
+    built = [p for p in freedict_folders() if freedict_is_complete(p) and (read_marker(p) or {}).get("pair") == pair]
+    return max(built, key=lambda p: str((read_marker(p) or {}).get("version")), default=None)
 
 
 def _build_freedict(pair: str, *, progress: bool) -> Path:
     package = f"dict-freedict-{pair}"
     with tempfile.TemporaryDirectory(prefix="retok-freedict-") as work:
-        work_dir = Path(work)
-        _say(f"downloading {package} with apt-get ...", progress)
-        deb = _apt_download(package, work_dir)
-        version = deb.name.split("_")[1].replace("%3a", ":")
-        unpacked = work_dir / "unpacked"
-        _freedict_step(["dpkg", "-x", str(deb), str(unpacked)], work_dir, package)
-        dictd = unpacked / "usr" / "share" / "dictd"
+        say(f"downloading {package} with apt-get ...", progress=progress)
+        debs = download_debs([package], Path(work), how_to_fix=_freedict_help())
+        version = debs.versions[package]
+        dictd = debs.unpacked / "usr" / "share" / "dictd"
         index, data = dictd / f"freedict-{pair}.index", dictd / f"freedict-{pair}.dict.dz"
         if not index.is_file() or not data.is_file():
             raise RetokError(f"{package} {version} has no {index.name} and {data.name} under /usr/share/dictd; pass your own TSV dictionary instead")
-        _say(f"parsing {package} {version} ...", progress)
+        say(f"parsing {package} {version} ...", progress=progress)
         pairs = parse_dictd(index, data)
         single = [(s, t) for s, t in pairs if is_single_word(s) and is_single_word(t)]
         out = cache_dir() / f"freedict-{pair}-{version}"
@@ -231,25 +227,10 @@ def _build_freedict(pair: str, *, progress: bool) -> Path:
             write_pairs(tmp / SINGLE_FILE, single)
             write_pairs(tmp / ALL_FILE, pairs)
             info: dict[str, Any] = {"asset": "freedict", "format": _FORMAT, "pair": pair, "package": package, "version": version}
-            _write_marker(tmp, {**info, "pairs": len(pairs), "single_word_pairs": len(single), "retok_version": __version__})
-    _say(f"{package}: {len(single):,} single-word pairs ({len(pairs):,} in all) in {out}", progress)
+            counts = {"pairs": len(pairs), "single_word_pairs": len(single)}
+            write_marker(tmp, {**info, **counts, "files": list(FREEDICT_FILES), "retok_version": __version__})
+    say(f"{package}: {len(single):,} single-word pairs ({len(pairs):,} in all) in {out}", progress=progress)
     return out
-
-
-def _apt_download(package: str, dest: Path) -> Path:
-    """``apt-get download <package>`` into ``dest``; the .deb file."""
-    _freedict_step(["apt-get", "download", package], dest, package)
-    debs = sorted(dest.glob(f"{package}_*.deb"))
-    if not debs:
-        raise RetokError(f"apt-get download did not fetch {package}. {_freedict_help()}")
-    return debs[0]
-
-
-def _freedict_step(cmd: list[str], cwd: Path, package: str) -> None:
-    try:
-        assets._run_command(cmd, cwd=cwd)  # through the module, so that one monkeypatch covers every asset
-    except (subprocess.CalledProcessError, OSError) as e:
-        raise RetokError(f"`{' '.join(cmd[:2])} {package}` failed ({_command_error(e)}). {_freedict_help()}") from None
 
 
 def _freedict_help() -> str:

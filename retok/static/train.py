@@ -5,8 +5,7 @@ words joined by single spaces (``words="regex"``: Unicode ``\\w+`` runs, case an
 ``words="as-is"``: the line's whitespace-separated units, for token-level vectors such as
 ``"Ġein Ġhaus"``), and empty lines are dropped. The sha256 of the prepared text together with the
 settings names the cache folder ``cache_dir()/fasttext/<sha256>/``, which holds ``model.bin`` and
-the ``retok_asset.json`` marker; it is built atomically under a build lock, like the assets in
-:mod:`retok.assets`.
+the ``retok_asset.json`` marker; it is built atomically under a build lock (:mod:`retok.cache`).
 
 fastText trains with several threads in a nondeterministic order; only ``threads=1`` gives the
 same model for the same ``seed``.
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._version import __version__
-from ..assets import _build_lock, _is_complete, _say, _write_marker, cache_dir
+from ..cache import build_lock, cache_dir, is_complete, say, write_marker
 from ..atomic import atomic_dir
 from ..errors import RetokError
 
@@ -94,12 +93,12 @@ def train_fasttext(
         key = hashlib.sha256(json.dumps({"corpus_sha256": corpus_sha256, **settings}, sort_keys=True).encode()).hexdigest()
         folder = cache_dir() / "fasttext" / key
         expected = {"asset": "fasttext", "format": _FORMAT, "key": key}
-        if not _is_complete(folder, expected, [MODEL_FILE]):
-            with _build_lock(f"fasttext-{key[:16]}", progress=progress):
-                if not _is_complete(folder, expected, [MODEL_FILE]):  # another process may have built it meanwhile
+        if not is_complete(folder, expected, [MODEL_FILE]):
+            with build_lock(f"fasttext-{key[:16]}", progress=progress):
+                if not is_complete(folder, expected, [MODEL_FILE]):  # another process may have built it meanwhile
                     with atomic_dir(folder, overwrite=True) as tmp:
                         info = _train(prepared, tmp / MODEL_FILE, settings, counts, progress=progress)
-                        _write_marker(tmp, {**expected, "corpus_sha256": corpus_sha256, **info})
+                        write_marker(tmp, {**expected, "corpus_sha256": corpus_sha256, **info})
     if out_path is None:
         return folder / MODEL_FILE
     _replace_file(out_path, lambda tmp: shutil.copyfile(folder / MODEL_FILE, tmp))
@@ -211,10 +210,10 @@ def _train(prepared: Path, dest: Path, settings: dict[str, Any], counts: Counter
 
     threads = settings["threads"] or os.cpu_count() or 1
     vocab = sum(1 for c in counts.values() if c >= settings["min_count"])
-    _say(
+    say(
         f"training fastText {settings['model']} (dim {settings['dim']}, {settings['epochs']} epochs, {threads} threads) on "
         f"{sum(counts.values()):,} words, vocabulary {vocab:,}; fastText shows its ETA below",
-        progress,
+        progress=progress,
     )
     args = ft.args()
     args.input = str(prepared)
