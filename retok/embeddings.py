@@ -6,6 +6,7 @@ This is the only module that reads or writes a language model's embedding module
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -13,11 +14,38 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .errors import RetokError
 
 
-def _is_tied(model: PreTrainedModel) -> bool:
+def is_tied(model: torch.nn.Module) -> bool:
+    """Whether the LM head shares its weight with the input embeddings (or there is no separate head)."""
     out = model.get_output_embeddings()
     if out is None:
         return True
     return out.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
+class EmbeddingModuleNames(NamedTuple):
+    """Leaf names of a model's embedding modules, e.g. ``embed_tokens`` and ``lm_head`` for Llama."""
+
+    input: str
+    output: str | None  # None: the model has no separate output-embedding module
+
+
+def embedding_module_names(model: torch.nn.Module) -> EmbeddingModuleNames:
+    """The names under which ``model`` keeps its input embeddings and LM head.
+
+    Found by identity with ``get_input_embeddings()`` / ``get_output_embeddings()``, so that models
+    that call them ``wte`` or ``embed_out`` work too. Leaf names, because that is what peft's
+    ``modules_to_save`` and ``trainable_token_indices`` match on.
+    """
+    names = {id(module): name for name, module in model.named_modules()}
+
+    def leaf(module: torch.nn.Module | None) -> str | None:
+        if module is None:
+            return None
+        if id(module) not in names:
+            raise RetokError(f"{type(model).__name__}'s embedding module is not one of its submodules; retok cannot name it")
+        return names[id(module)].rsplit(".", 1)[-1]
+
+    return EmbeddingModuleNames(leaf(model.get_input_embeddings()), leaf(model.get_output_embeddings()))
 
 
 @dataclass(frozen=True)
@@ -67,7 +95,7 @@ class TokenEmbeddings:
         if head is not None and getattr(head, "bias", None) is not None:
             raise RetokError(f"{type(model).__name__} has an LM head with a bias; retok does not support that yet")
         e_in = emb.weight.detach().float().clone()
-        e_out = None if _is_tied(model) else head.weight.detach().float().clone()
+        e_out = None if is_tied(model) else head.weight.detach().float().clone()
         return cls(tokenizer, e_in, e_out)
 
     def apply_to(self, model: PreTrainedModel) -> PreTrainedModel:
@@ -76,7 +104,7 @@ class TokenEmbeddings:
         Sets ``config.vocab_size`` to the new row count. The special-token ids in the config are
         the caller's business (see :func:`retok.transplant.transplant`).
         """
-        tied = _is_tied(model)
+        tied = is_tied(model)
         if tied != self.tied:
             raise RetokError(
                 f"these embeddings are {'tied' if self.tied else 'untied'} but the model's LM head is "

@@ -1,11 +1,13 @@
 """Continued training after a tokenizer swap: LoRA on every linear layer plus trainable embeddings.
 
-Why a plain loop over ``accelerate`` and not the HF ``Trainer``: the budget is counted in *bytes*
-of text (so that models with different tokenizers see the same text), the schedule has two stages
-(embeddings only, then embeddings + LoRA), and resuming must reproduce the uninterrupted run
-exactly. All three are a few lines in an explicit loop and awkward to bend a ``Trainer`` into.
-The loop runs unchanged on one CPU, one GPU, or under ``accelerate launch`` (DDP; each process
-takes an equal slice of every global batch, so the update equals the single-process one).
+Why retok's own loop (:mod:`retok.trainer`, over ``accelerate``) and not the HF ``Trainer``: the
+budget is counted in *bytes* of text (so that models with different tokenizers see the same text),
+the schedule has two stages (embeddings only, then embeddings + LoRA), and resuming must reproduce
+the uninterrupted run exactly. All three are a few lines in an explicit loop and awkward to bend a
+``Trainer`` into. This module prepares the data, the peft model (:func:`retok.lora.lora_config_for`)
+and the evaluation, hands them to the loop, and merges and exports the result. It runs unchanged
+on one CPU, one GPU, or under ``accelerate launch`` (DDP; each process takes an equal slice of
+every global batch, so the update equals the single-process one).
 
 Which rows are new comes from the transplant's ``retok_config.json`` (``new_token_ids``); only those
 rows train (peft ``trainable_token_indices``; a tied head stays tied). For a folder that is not a
@@ -14,27 +16,25 @@ transplant, every embedding row trains and the run says so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from tqdm.auto import tqdm
 
 from .atomic import atomic_write_text, check_output_dir
 from .errors import RetokError
 from .eval import bits_per_byte
 from .loading import load_model, load_tokenizer
+from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
 from .packing import PackedText, pack, take_bytes
+from .trainer import TrainerConfig, lr_factor, train as train_loop
 from .transplant import CONFIG_NAME, read_retok_config
-
-STATE_FILE = "state.pt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +62,9 @@ class FinetuneConfig:
     seed: int = 0
     dtype: Literal["float32", "bfloat16"] = field(default="float32", metadata={"help": "bfloat16 on GPUs"})
 
-    def fingerprint(self, extra: dict[str, Any]) -> str:
-        """A hash of everything that changes the result; a checkpoint only resumes a run with the same one."""
-        keep = {k: v for k, v in asdict(self).items() if k not in ("eval_every", "checkpoint_every")}
-        return hashlib.sha256(json.dumps({**keep, **extra}, sort_keys=True).encode()).hexdigest()[:16]
+    def result_settings(self) -> dict[str, Any]:
+        """The fields that change the result (the cadences do not); a checkpoint only resumes a run with the same ones."""
+        return {k: v for k, v in asdict(self).items() if k not in ("eval_every", "checkpoint_every")}
 
 
 @dataclass(frozen=True)
@@ -77,13 +76,6 @@ class FinetuneResult:
     steps: int
     seconds: float
     notes: list[str]
-
-
-def lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warmup to 1, then linear decay to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
 
 
 def trainable_rows(model_dir: str | os.PathLike | None, embeddings: str, vocab_size: int) -> tuple[list[int] | None, list[str]]:
@@ -99,52 +91,26 @@ def trainable_rows(model_dir: str | os.PathLike | None, embeddings: str, vocab_s
     return rows, [f"training the {len(rows)} new embedding rows recorded in {CONFIG_NAME}"]
 
 
-def build_peft_model(model: torch.nn.Module, config: FinetuneConfig, rows: list[int] | None) -> torch.nn.Module:
-    """Wrap ``model`` with LoRA adapters and trainable embedding rows (peft). Mutates ``model``."""
-    from peft import LoraConfig, get_peft_model
+def epoch_batches(blocks: torch.Tensor, *, batch_size: int, seed: int) -> Callable[[int], torch.Tensor]:
+    """Step -> global batch ``(batch_size, seq_len)`` of ``blocks (N, seq_len)``.
 
-    tied = model.get_output_embeddings() is None or (
-        model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
-    )
-    kwargs: dict[str, Any] = {}
-    if rows is None:  # the whole matrix
-        kwargs["modules_to_save"] = ["embed_tokens"] if tied else ["embed_tokens", "lm_head"]
-        kwargs["ensure_weight_tying"] = tied
-    elif rows:
-        # peft ties the trainable-token deltas of a tied head by itself (ensure_weight_tying is for modules_to_save)
-        kwargs["trainable_token_indices"] = {"embed_tokens": rows} if tied else {"embed_tokens": rows, "lm_head": rows}
-    lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules, task_type="CAUSAL_LM", **kwargs,
-    )
-    return get_peft_model(model, lora)
-
-
-def _is_embedding_param(name: str) -> bool:
-    return "trainable_tokens" in name or "modules_to_save" in name
-
-
-def _drop_lora_grads(model: torch.nn.Module) -> None:
-    """Stage 1 (embeddings only): discard the LoRA gradients so AdamW leaves those weights alone.
-
-    Dropping gradients (rather than toggling ``requires_grad``) keeps DDP's view of the parameters fixed.
+    Each epoch visits the blocks in a fresh order (a permutation seeded by ``seed + epoch``); the
+    last ``N % batch_size`` blocks of an epoch are left out. A pure function of the step, so a
+    resumed run sees the same batches.
     """
-    for name, p in model.named_parameters():
-        if "lora_" in name:
-            p.grad = None
+    steps_per_epoch = len(blocks) // batch_size
+
+    def batch_at(step: int) -> torch.Tensor:
+        epoch, index = divmod(step, steps_per_epoch)
+        order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed + epoch))
+        return blocks[order[index * batch_size : (index + 1) * batch_size]]
+
+    return batch_at
 
 
-def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if "lora_" in n or _is_embedding_param(n)}
-
-
-def _save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, history: list, fingerprint: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {"step": step, "fingerprint": fingerprint, "params": _trainable_state(model), "optimizer": optimizer.state_dict(), "history": history},
-        tmp,
-    )
-    os.replace(tmp, path)
+def causal_lm_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy of an HF causal LM on ``batch (B, T)`` of token ids (labels = inputs)."""
+    return model(input_ids=batch, labels=batch).loss
 
 
 def finetune(
@@ -177,6 +143,7 @@ def finetune(
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
+    from peft import get_peft_model
 
     from .data import paragraphs as split_lines
     from .textio import read_text
@@ -190,115 +157,56 @@ def finetune(
             raise RetokError("eval text is empty; pass a file with held-out text or leave it out")
         eval_text = "\n".join(take_bytes(eval_text.split("\n"), config.eval_bytes)) or eval_text[: config.eval_bytes]
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if config.dtype == "bfloat16" else "no")
-    set_seed(config.seed)
-    world, rank = accelerator.num_processes, accelerator.process_index
+    set_seed(config.seed)  # before the model is built: LoRA's initial weights draw from it
+    world = accelerator.num_processes
     if config.batch_size % world:
         raise RetokError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
+
     tok = load_tokenizer(tokenizer or model)
     base = load_model(model, dtype="float32")
     rows, notes = trainable_rows(model, config.embeddings, base.get_input_embeddings().weight.shape[0])
-    texts = take_bytes(train, config.train_bytes)
-    packed: PackedText = pack(tok, texts, seq_len=config.seq_len)
+    packed: PackedText = pack(tok, take_bytes(train, config.train_bytes), seq_len=config.seq_len)
     steps_per_epoch = len(packed.blocks) // config.batch_size
     if steps_per_epoch == 0:
         raise RetokError(f"{len(packed.blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
     total = steps_per_epoch * config.epochs
-    fingerprint = config.fingerprint({"model": str(model), "n_blocks": len(packed.blocks), "world": world})
-    work = out.parent / f"{out.name}.partial"
-    state_path = work / STATE_FILE
-    peft_model = build_peft_model(base, config, rows)
-    trainable = [p for n, p in peft_model.named_parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for n, p in peft_model.named_parameters() if p.requires_grad and _is_embedding_param(n)], "base_lr": config.embedding_lr},
-        {"params": [p for n, p in peft_model.named_parameters() if p.requires_grad and not _is_embedding_param(n)], "base_lr": config.lr},
-    ]
-    groups = [g for g in groups if g["params"]]
-    optimizer = torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in groups], weight_decay=config.weight_decay)
-    start, history = 0, []
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] != fingerprint:
-            raise RetokError(
-                f"{state_path} was made with other settings (model, text budget, recipe or process count); "
-                f"rerun with the same settings to resume, or delete {work} to start over"
-            )
-        missing = set(_trainable_state(peft_model)) - set(state["params"])
-        if missing:
-            raise RetokError(f"checkpoint {state_path} lacks {len(missing)} trainable tensors; delete {work} to start over")
-        with torch.no_grad():
-            for n, p in peft_model.named_parameters():
-                if n in state["params"]:
-                    p.copy_(state["params"][n])
-        optimizer.load_state_dict(state["optimizer"])
-        start, history = state["step"], state["history"]
-        log(f"resuming from step {start} of {total} ({state_path})")
-    elif accelerator.is_main_process:
-        work.mkdir(parents=True, exist_ok=True)
+    lora = lora_config_for(base, rows=rows, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout, target_modules=config.target_modules)
+    peft_model = get_peft_model(base, lora)
     for note in notes:
         log(note)
-    ddp_model, optimizer = accelerator.prepare(peft_model, optimizer)
-    n_params = sum(p.numel() for p in trainable)
+    n_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     log(
         f"{len(packed.blocks)} sequences x {config.seq_len} tokens from {packed.n_bytes} bytes; {total} steps; "
         f"{n_params} trainable parameters; {world} process(es) on {accelerator.device}"
     )
 
-    def evaluate(step: int) -> None:
-        if eval_text is None:
-            return
-        if accelerator.is_main_process:
-            net = accelerator.unwrap_model(ddp_model)
-            net.eval()
-            score = bits_per_byte(net, tok, eval_text, progress=False)
-            net.train()
-            history.append({"step": step, "train_bytes_seen": round(packed.n_bytes * config.epochs * step / total), "bpb": score.bpb, "tokens_per_byte": score.tokens_per_byte})
-            log(f"step {step}: held-out BPB {score.bpb:.4f}")
-        accelerator.wait_for_everyone()
+    def held_out_bpb(step: int) -> dict[str, Any]:
+        score = bits_per_byte(peft_model, tok, eval_text, progress=False)
+        log(f"step {step}: held-out BPB {score.bpb:.4f}")
+        seen = round(packed.n_bytes * config.epochs * step / total)
+        return {"train_bytes_seen": seen, "bpb": score.bpb, "tokens_per_byte": score.tokens_per_byte}
 
-    if start == 0:
-        evaluate(0)
-    micro = config.batch_size // world
-    ddp_model.train()
-    began = time.perf_counter()
-    bar = tqdm(range(start, total), initial=start, total=total, desc="finetune", disable=not (progress and accelerator.is_main_process))
-    tokens_done = 0
-    for step in bar:
-        epoch, index = divmod(step, steps_per_epoch)
-        order = torch.randperm(len(packed.blocks), generator=torch.Generator().manual_seed(config.seed + epoch))
-        batch_ids = order[index * config.batch_size : (index + 1) * config.batch_size][rank * micro : (rank + 1) * micro]
-        batch = packed.blocks[batch_ids].to(accelerator.device)
-        factor = lr_factor(step, total, config.warmup_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
-        loss = ddp_model(input_ids=batch, labels=batch).loss
-        accelerator.backward(loss)
+    def embeddings_only_stage(net: torch.nn.Module, step: int) -> None:
         if step < config.embedding_stage_steps:
-            _drop_lora_grads(accelerator.unwrap_model(ddp_model))
-        if config.max_grad_norm:
-            accelerator.clip_grad_norm_([p for p in trainable if p.grad is not None], config.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()
-        tokens_done += config.batch_size * config.seq_len
-        history.append({"step": step + 1, "loss": loss_value})
-        bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_done / (time.perf_counter() - began):.0f}")
-        done = step + 1
-        if config.eval_every and done % config.eval_every == 0 and done < total:
-            evaluate(done)
-        if (config.checkpoint_every and done % config.checkpoint_every == 0) or (stop_after is not None and done >= stop_after):
-            if accelerator.is_main_process:
-                _save_state(state_path, accelerator.unwrap_model(ddp_model), optimizer, done, history, fingerprint)
-            accelerator.wait_for_everyone()
-        if stop_after is not None and done >= stop_after and done < total:
-            log(f"stopped after step {done}; rerun the same command to resume")
-            return FinetuneResult(out, history, packed.n_tokens, packed.n_bytes, done, time.perf_counter() - began, notes)
-    bar.close()
-    evaluate(total)
-    seconds = time.perf_counter() - began
-    if accelerator.is_main_process:
-        _export(accelerator.unwrap_model(ddp_model), tok, model, out, work, config, history, notes, packed, total, seconds, overwrite)
+            drop_lora_gradients(net)
+
+    work = out.parent / f"{out.name}.partial"
+    run = train_loop(
+        peft_model, causal_lm_loss, epoch_batches(packed.blocks, batch_size=config.batch_size, seed=config.seed),
+        config=TrainerConfig(steps=total, warmup_steps=config.warmup_steps, max_grad_norm=config.max_grad_norm,
+                             eval_every=config.eval_every, checkpoint_every=config.checkpoint_every),
+        param_groups=lora_param_groups(peft_model, lr=config.lr, embedding_lr=config.embedding_lr),
+        make_optimizer=partial(torch.optim.AdamW, weight_decay=config.weight_decay),
+        evaluate=held_out_bpb if eval_text is not None else None,
+        work=work, settings={**config.result_settings(), "model": str(model), "n_blocks": len(packed.blocks)},
+        on_gradients=embeddings_only_stage if config.embedding_stage_steps else None,
+        accelerator=accelerator, stop_after=stop_after, progress=progress, desc="finetune",
+        tokens_per_step=config.batch_size * config.seq_len, log=log,
+    )
+    if run.finished and accelerator.is_main_process:
+        _export(peft_model, tok, model, out, work, config, run.history, notes, packed, total, run.seconds, overwrite)
     accelerator.wait_for_everyone()
-    return FinetuneResult(out, history, packed.n_tokens, packed.n_bytes, total, seconds, notes)
+    return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes)
 
 
 def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, config: FinetuneConfig, history: list, notes: list[str],
@@ -328,4 +236,4 @@ def history_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return [(h["train_bytes_seen"], h["bpb"]) for h in history if "bpb" in h]
 
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "build_peft_model", "finetune", "history_curve", "lr_factor", "trainable_rows"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "epoch_batches", "finetune", "history_curve", "lr_factor", "trainable_rows"]

@@ -14,7 +14,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retok import RetokError, bits_per_byte, read_retok_config, transplant
+from retok.embeddings import embedding_module_names, is_tied
 from retok.finetune import FinetuneConfig, finetune, lr_factor
+from retok.lora import lora_config_for
 from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
 
 TRAIN = GERMAN * 6
@@ -114,6 +116,29 @@ def test_bad_inputs_are_refused_with_clear_errors(tmp_path, transplanted):
 
 def test_learning_rate_warms_up_then_decays_to_zero():
     assert [round(lr_factor(s, 10, 2), 3) for s in range(10)] == [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+
+
+def tiny_gpt2(tie: bool) -> torch.nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(GPT2Config(vocab_size=32, n_positions=16, n_embd=8, n_layer=1, n_head=2, tie_word_embeddings=tie))
+
+
+def test_embedding_module_names_are_found_by_identity_not_spelled_out(tie):
+    assert embedding_module_names(tiny_llama(40, tie=tie)) == ("embed_tokens", "lm_head")
+    assert embedding_module_names(tiny_gpt2(tie)) == ("wte", "lm_head")  # GPT-2 calls its input embeddings wte
+    assert is_tied(tiny_llama(40, tie=tie)) == is_tied(tiny_gpt2(tie)) == tie
+
+
+def test_lora_config_trains_the_head_rows_only_when_the_head_is_untied(tie):
+    model = tiny_gpt2(tie)
+    rows = lora_config_for(model, rows=[3, 5])
+    assert rows.trainable_token_indices == ({"wte": [3, 5]} if tie else {"wte": [3, 5], "lm_head": [3, 5]})
+    assert not rows.modules_to_save
+    whole = lora_config_for(model, rows=None)
+    assert sorted(whole.modules_to_save) == (["wte"] if tie else ["lm_head", "wte"]) and whole.trainable_token_indices is None
+    none = lora_config_for(model, rows=[], r=4, alpha=8)
+    assert none.trainable_token_indices is None and not none.modules_to_save and (none.r, none.lora_alpha) == (4, 8)
 
 
 @pytest.mark.slow
