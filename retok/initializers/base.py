@@ -24,6 +24,7 @@ from ..options import config_from_options
 from ..embeddings import TokenEmbeddings
 from ..errors import RetokError
 from ..vocab import VocabAlignment
+from .combine import row_mean_std
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,12 +149,9 @@ def source_statistics(source: TokenEmbeddings, alignment: VocabAlignment) -> tup
     ids = torch.tensor([i for i, k in enumerate(alignment.source.keys) if k is not None], dtype=torch.long)
     if ids.numel() == 0:
         raise RetokError("the source tokenizer has no regular tokens to take statistics from")
-    e_in = source.input[ids]
-    mean_out = std_out = None
-    if source.output is not None:
-        e_out = source.output[ids]
-        mean_out, std_out = e_out.mean(0), e_out.std(0)
-    return e_in.mean(0), e_in.std(0), mean_out, std_out
+    mean_in, std_in = row_mean_std(source.input, ids)
+    mean_out, std_out = (None, None) if source.output is None else row_mean_std(source.output, ids)
+    return mean_in, std_in, mean_out, std_out
 
 
 def gaussian_rows(source: TokenEmbeddings, alignment: VocabAlignment, n: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:

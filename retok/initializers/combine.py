@@ -19,6 +19,23 @@ from ..pieces import last_pieces, piece_counts
 Tables = tuple[torch.Tensor, torch.Tensor | None]
 
 
+def row_mean_std(table: torch.Tensor, rows: torch.Tensor, *, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and (unbiased) std of ``table[rows]`` without gathering it: table (V, d), rows (R,) -> (d,), (d,).
+
+    Two passes over blocks of rows, summed in float64 (a 262k x 640 table would otherwise be
+    copied whole); returned in the table's dtype.
+    """
+    total = torch.zeros(table.shape[1], dtype=torch.float64)
+    for start in range(0, len(rows), chunk):
+        total += table[rows[start : start + chunk]].double().sum(0)
+    mean = total / len(rows)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(rows), chunk):
+        squares += (table[rows[start : start + chunk]].double() - mean).pow(2).sum(0)
+    std = (squares / max(len(rows) - 1, 1)).sqrt()
+    return mean.to(table.dtype), std.to(table.dtype)
+
+
 def softmax_weights(scores: torch.Tensor, ids: torch.Tensor, temperature: float, *, threshold: float | None = None) -> torch.Tensor:
     """softmax(scores / temperature) over each row's valid neighbours.
 

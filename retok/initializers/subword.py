@@ -40,7 +40,7 @@ from .combine import blend, pool_pieces
 
 Prior = Literal["fvt", "compose"]
 Pooling = Literal["mean", "first", "last"]
-FIT_FORMAT = 1  # bump when the fit changes, so that old cached fits are not reused
+FIT_FORMAT = 2  # bump when the fit changes, so that old cached fits are not reused
 CHUNK = 8192  # merges (or new tokens) per block of the normal equations / of the prediction
 
 
@@ -105,19 +105,27 @@ def fit_composition(table: torch.Tensor, triples: torch.Tensor, penalty: float) 
     """argmin_W ||X W - Y||^2 + penalty ||W||^2 over the merges: table (V, d), triples (M, 3) -> W (3d + 1, d) float64.
 
     X (M, 3d + 1) holds :func:`piece_features` of ``[a, b]`` and Y (M, d) the rows of ``a+b``.
-    X^T X and X^T Y are accumulated block by block (each block's product in float32, the sum in
-    float64), so memory grows with the block, not with M.
+    A merge has exactly two pieces, so its features are linear in Z = [a, b, 1]: X = Z T with
+    T (2d + 1, 3d + 1) mapping [a, b, 1] to [(a + b) / 2, a, b, 1]. The normal equations are
+    therefore T^T (Z^T Z) T and T^T (Z^T Y), the same system at (2/3)^2 of the cost; Z^T Z and
+    Z^T Y are accumulated block by block (each block's product in float32, the sum in float64),
+    so memory grows with the block, not with M.
     """
-    width = 3 * table.shape[1] + 1
-    gram = torch.zeros(width, width, dtype=torch.float64)
-    cross = torch.zeros(width, table.shape[1], dtype=torch.float64)
+    d = table.shape[1]
+    gram = torch.zeros(2 * d + 1, 2 * d + 1, dtype=torch.float64)
+    cross = torch.zeros(2 * d + 1, d, dtype=torch.float64)
     for start in range(0, len(triples), CHUNK):
         block = triples[start : start + CHUNK]
-        x = piece_features(table, block[:, :2])
-        gram += (x.T @ x).double()
-        cross += (x.T @ table[block[:, 2]].float()).double()
-    gram += penalty * torch.eye(width, dtype=torch.float64)
-    return torch.linalg.solve(gram, cross)
+        z = torch.cat([table[block[:, 0]].float(), table[block[:, 1]].float(), torch.ones(len(block), 1)], dim=1)
+        gram += (z.T @ z).double()
+        cross += (z.T @ table[block[:, 2]].float()).double()
+    eye = torch.eye(d, dtype=torch.float64)
+    lift = torch.zeros(2 * d + 1, 3 * d + 1, dtype=torch.float64)
+    lift[:d, :d], lift[d : 2 * d, :d] = 0.5 * eye, 0.5 * eye  # the mean
+    lift[:d, d : 2 * d], lift[d : 2 * d, 2 * d : 3 * d] = eye, eye  # first, last
+    lift[2 * d, 3 * d] = 1.0  # bias
+    system = lift.T @ gram @ lift + penalty * torch.eye(3 * d + 1, dtype=torch.float64)
+    return torch.linalg.solve(system, lift.T @ cross)
 
 
 def apply_composition(table: torch.Tensor, weights: torch.Tensor, pieces: torch.Tensor) -> torch.Tensor:
