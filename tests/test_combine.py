@@ -54,3 +54,13 @@ def test_mix_rows_and_blend_known_answer():
     mixed = mix_rows(table, torch.tensor([[0, 2], [1, -1]]), torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
     assert torch.allclose(mixed, torch.tensor([[1.5, 1.0], [0.0, 1.0]]))
     assert torch.allclose(blend(mixed, torch.zeros(2, 2), torch.tensor([0.0, 1.0])), torch.tensor([[1.5, 1.0], [0.0, 0.0]]))
+
+
+def test_row_statistics_in_blocks_equal_the_gathered_ones():
+    from retok.initializers.combine import row_mean_std
+
+    table = torch.randn(50, 3, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    rows = torch.arange(1, 47)
+    mean, std = row_mean_std(table, rows, chunk=7)
+    assert torch.allclose(mean, table[rows].mean(0), atol=1e-6) and torch.allclose(std, table[rows].std(0), atol=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(row_mean_std(table, rows), (table[rows].mean(0), table[rows].std(0))))

@@ -9,6 +9,7 @@ Every function returns new tensors and never changes its inputs, except :func:`p
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import torch
@@ -19,19 +20,24 @@ from ..pieces import last_pieces, piece_counts
 Tables = tuple[torch.Tensor, torch.Tensor | None]
 
 
-def row_mean_std(table: torch.Tensor, rows: torch.Tensor, *, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and (unbiased) std of ``table[rows]`` without gathering it: table (V, d), rows (R,) -> (d,), (d,).
+def row_mean_std(table: torch.Tensor, rows: torch.Tensor, *, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and (unbiased) std of ``table[rows]``: table (V, d), rows (R,) -> (d,), (d,).
 
-    Two passes over blocks of rows, summed in float64 (a 262k x 640 table would otherwise be
-    copied whole); returned in the table's dtype.
+    Up to ``chunk`` rows are gathered at once (torch's own mean/std); a larger selection (a 262k
+    vocabulary) is reduced block by block in float64, in two passes, so the table is never
+    copied whole.
     """
+    if len(rows) <= chunk:
+        picked = table[rows]
+        return picked.mean(0), picked.std(0)
     total = torch.zeros(table.shape[1], dtype=torch.float64)
     for start in range(0, len(rows), chunk):
-        total += table[rows[start : start + chunk]].double().sum(0)
+        total += table[rows[start : start + chunk]].sum(0, dtype=torch.float64)
     mean = total / len(rows)
     squares = torch.zeros_like(total)
+    centre = mean.to(table.dtype)
     for start in range(0, len(rows), chunk):
-        squares += (table[rows[start : start + chunk]].double() - mean).pow(2).sum(0)
+        squares += (table[rows[start : start + chunk]] - centre).pow(2).sum(0, dtype=torch.float64)
     std = (squares / max(len(rows) - 1, 1)).sqrt()
     return mean.to(table.dtype), std.to(table.dtype)
 
@@ -82,16 +88,28 @@ def sparsemax_is_exact(top_scores: torch.Tensor, rest_bound: torch.Tensor) -> to
     return rest_bound <= tau
 
 
+DENSE_MIX_ENTRIES = 1 << 25  # a (N, V) weight matrix up to this size is mixed densely (BLAS), larger ones sparsely
+
+
 def mix_rows(table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """sum_j weights[n, j] * table[ids[n, j]]: table (V, d), ids (N, k), weights (N, k) -> (N, d).
 
-    Entries with ``ids == -1`` are skipped. Only the valid (n, j) entries are gathered, so long,
-    mostly padded lists (a token's pieces) cost memory by their entries, not N x k x d.
+    Entries with ``ids == -1`` or weight 0 are skipped; repeated ids in a row add up. The mix is
+    one matrix product W @ table with W (N, V) holding the weights: dense when W is small (a
+    FOCUS mix over a few hundred anchors), a sparse CSR matrix otherwise (a token's pieces, k
+    nearest neighbours), so neither an (N, k, d) gather nor a scatter-add is built.
     """
-    valid = ids >= 0
-    rows = valid.nonzero()[:, 0]
-    out = torch.zeros(ids.shape[0], table.shape[1], dtype=table.dtype)
-    return out.index_add_(0, rows, table[ids[valid]] * weights[valid].to(table.dtype)[:, None])
+    valid = (ids >= 0) & (weights != 0)
+    rows, cols = valid.nonzero(as_tuple=True)[0], ids[valid]
+    values = weights[valid].to(table.dtype)
+    shape = (ids.shape[0], table.shape[0])
+    if shape[0] * shape[1] <= DENSE_MIX_ENTRIES:
+        dense = torch.zeros(shape, dtype=table.dtype).index_put_((rows, cols), values, accumulate=True)
+        return dense @ table
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul with a dense matrix is stable
+        warnings.simplefilter("ignore", UserWarning)
+        sparse = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, check_invariants=False)
+        return sparse.coalesce().to_sparse_csr() @ table
 
 
 def blend(primary: torch.Tensor, prior: torch.Tensor, prior_weight: torch.Tensor | float) -> torch.Tensor:

@@ -51,6 +51,7 @@ class FOCUSConfig(InitConfig):
     min_count: int = field(default=10, metadata={"help": "fastText min_count: rarer tokens get no vector (FOCUS default 10)"})
     epochs: int = field(default=3, metadata={"help": "fastText epochs (FOCUS default 3)"})
     dim: int = field(default=100, metadata={"help": "fastText dimension (FOCUS default 100)"})
+    threads: int = field(default=1, metadata={"help": "fastText threads (1: reproducible from --seed; more is faster but not reproducible)"})
     prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)"})
     prior: Prior = field(default="compose", metadata={"help": "subword estimate to blend with and fall back to: fvt or compose"})
     fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
@@ -78,7 +79,8 @@ def token_level_model(config: FOCUSConfig, tokenizer) -> Path:
         )
     lines = token_level_lines(tokenizer, read_text(os.fspath(config.target_text)))
     return train_fasttext(
-        lines, words="as-is", model="cbow", dim=config.dim, epochs=config.epochs, min_count=config.min_count, minn=3, maxn=6, neg=10, seed=config.seed
+        lines, words="as-is", model="cbow", dim=config.dim, epochs=config.epochs, min_count=config.min_count, minn=3, maxn=6, neg=10,
+        seed=config.seed, threads=config.threads,
     )
 
 
