@@ -55,7 +55,7 @@ def render_init(run: Path) -> str:
             )
     if "warmup_seconds" in targets:
         cold = ", ".join(f"{k} {v:.1f} s" for k, v in targets["warmup_seconds"].items())
-        lines.append(f"- per-source caches, computed once before the timed rows (cold cost): {cold}")
+        lines.append(f"- per-source caches (compose fit, MiniLM encodings) filled by one untimed call each before the timed rows: {cold}")
     below = targets["below_fvt"]
     lines.append("- retok rows worse than fvt: " + (", ".join(below) if below else "none"))
     return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n\n![zero-shot BPB per initializer](docs/init-benchmark.png)\n"
