@@ -24,7 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ._version import __version__
 from .atomic import atomic_dir
-from .embeddings import TokenEmbeddings
+from .embeddings import TokenEmbeddings, check_tokenizer_fits
 from .errors import RetokError
 from .initializers import InitConfig, InitReport, init_embeddings
 from .initializers.base import resolve_config
@@ -84,6 +84,14 @@ def read_retok_config(path: str | os.PathLike) -> dict[str, Any] | None:
 
 def _source_name(model: PreTrainedModel) -> str:
     return str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__)
+
+
+def _saved_tokenizer(folder: str) -> PreTrainedTokenizerBase | None:
+    """The tokenizer saved in a model folder, or None when ``folder`` is not a folder or holds none."""
+    path = Path(folder)
+    if not path.is_dir() or not any(path.glob("tokenizer*")):
+        return None
+    return load_tokenizer(path)
 
 
 def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment) -> list[tuple[Any, str, Any]]:
@@ -172,6 +180,10 @@ def transplant(
                 "(CLI: --old-tokenizer)"
             )
         old_tokenizer = where
+    else:
+        own = _saved_tokenizer(_source_name(model))
+        if own is not None:  # a wrong --old-tokenizer that happens to fit the matrix would pass silently otherwise
+            check_tokenizer_fits(model, load_tokenizer(old_tokenizer), what="old_tokenizer (--old-tokenizer)", own=own)
     old_tokenizer = load_tokenizer(old_tokenizer)
     source = TokenEmbeddings.from_model(model, old_tokenizer)
     alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)

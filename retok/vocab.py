@@ -26,7 +26,6 @@ from typing import Literal
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .errors import RetokError
 from .pieces import pad_pieces
 from .tokenizer_pipeline import ROLE_PRIORITY, SPACE_MARKER, Family, byte_token_value, detect_family
 
