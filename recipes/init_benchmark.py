@@ -57,7 +57,7 @@ from retok.tokenizer_training import save_tokenizer, train_tokenizer
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 # = retok's WordVectorOptions defaults; one thread, so that the vectors (and every row) are the same on every run
-WORD_VECTORS = {"dim": 100, "epochs": 10, "min_count": 3, "threads": 1}
+WORD_VECTORS = {"dim": 100, "epochs": 10, "min_count": 3, "threads": 1, "bucket": 2_000_000}  # bucket: fastText's own default
 TOKENIZER_NAMES = {"tokenizer": "de-bpe-32k", "supertokenizer": "de-bpe-32k-supertokens"}
 COLUMNS = [
     ("label", "initializer"),
@@ -119,7 +119,7 @@ def build_inputs(work: Path, vocab_size: int) -> dict[str, str]:
     inputs["dictionary"] = str(freedict("eng-deu"))
     for name in ("tokenizer", "supertokenizer"):
         inputs[name] = str(work / name)
-        focus = FOCUSConfig(target_text=str(de_train))
+        focus = FOCUSConfig(target_text=str(de_train), bucket=2_000_000)
         inputs[f"{name}_token_vectors"] = str(token_level_model(focus, load_tokenizer(work / name)))
     inputs["token_vectors"] = inputs["tokenizer_token_vectors"]
     return inputs

@@ -3,19 +3,73 @@
 >>> import retok
 >>> t = retok.transplant("path/to/model", "path/to/new_tokenizer", method="fvt")
 >>> t.save_pretrained("out")
+
+Importing ``retok`` is instant: the public names below, and the submodules (``retok.data``,
+``retok.finetune``, ``retok.assets``, ...), are loaded on first use (PEP 562), so the command
+line starts without importing torch and transformers.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .embeddings import TokenEmbeddings
 from .errors import RetokError
-from .eval import EvalResult, bits_per_byte
-from .initializers import INITIALIZERS, InitConfig, InitReport, InitResult, MethodSpec, init_embeddings, make_config, register_initializer
-from .initializers.fvt import FVTConfig
-from .initializers.gaussian import GaussianConfig
-from .initializers.mean import MeanConfig
-from .tokenizer_training import save_tokenizer, train_tokenizer
-from .transplant import Transplanted, read_retok_config, transplant
-from .vocab import CanonicalVocab, VocabAlignment
+from .transplant import Transplanted, read_retok_config, transplant  # light; binds the function over the submodule
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "TokenEmbeddings": "retok.embeddings",
+    "EvalResult": "retok.eval",
+    "bits_per_byte": "retok.eval",
+    "INITIALIZERS": "retok.initializers",
+    "InitConfig": "retok.initializers",
+    "InitReport": "retok.initializers",
+    "InitResult": "retok.initializers",
+    "MethodSpec": "retok.initializers",
+    "init_embeddings": "retok.initializers",
+    "make_config": "retok.initializers",
+    "register_initializer": "retok.initializers",
+    "FVTConfig": "retok.initializers.fvt",
+    "GaussianConfig": "retok.initializers.gaussian",
+    "MeanConfig": "retok.initializers.mean",
+    "save_tokenizer": "retok.tokenizer_training",
+    "train_tokenizer": "retok.tokenizer_training",
+    "CanonicalVocab": "retok.vocab",
+    "VocabAlignment": "retok.vocab",
+}
+#: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``)
+_SUBMODULES = frozenset({
+    "assets", "atomic", "cache", "checkpoints", "data", "demo", "embeddings", "eval", "finetune", "index", "initializers",
+    "loading", "lohelp", "lora", "measure", "options", "packing", "pieces", "sentence_encoder", "static", "supertokens",
+    "testing", "tokenizer_pipeline", "tokenizer_training", "trainer", "transplant", "vocab",
+})
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
+    from .embeddings import TokenEmbeddings
+    from .eval import EvalResult, bits_per_byte
+    from .initializers import INITIALIZERS, InitConfig, InitReport, InitResult, MethodSpec, init_embeddings, make_config, register_initializer
+    from .initializers.fvt import FVTConfig
+    from .initializers.gaussian import GaussianConfig
+    from .initializers.mean import MeanConfig
+    from .tokenizer_training import save_tokenizer, train_tokenizer
+    from .vocab import CanonicalVocab, VocabAlignment
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"retok.{name}")
+    else:
+        raise AttributeError(f"module 'retok' has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
 def methods() -> list[MethodSpec]:
@@ -24,6 +78,8 @@ def methods() -> list[MethodSpec]:
     An optional method whose dependencies are missing is left out; ``INITIALIZERS.get(name)``
     says what to install.
     """
+    from .initializers import INITIALIZERS
+
     specs = []
     for name in INITIALIZERS.names():
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from .errors import RetokError
@@ -16,10 +16,16 @@ from .errors import RetokError
 T = TypeVar("T")
 
 
+def closest(name: str, valid: Sequence[str]) -> str | None:
+    """The valid name closest to ``name`` (difflib ratio >= 0.5), or None."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, valid: list[str]) -> str:
     """`` Did you mean 'x'?`` for the closest valid name, or an empty string."""
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    close = closest(name, valid)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 class Registry(Generic[T]):

@@ -25,8 +25,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +37,7 @@ from .atomic import atomic_dir, atomic_write_text
 from .cache import MARKER, build_lock, cache_dir, ensure_package, folder_size, is_complete, read_marker, say, sha256, write_marker
 from .errors import RetokError
 from .lohelp import LOHELP_FILES, LOHELP_VERSION, LoHelp, extract_lohelp, fetch_help_tree
+from .progress import bars_on, hf_progress_bars
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def _convert_gguf(gguf: Path, out: Path, *, dtype: str, progress: bool) -> None:
 
     # local_files_only: the same as HF_HUB_OFFLINE=1; the GGUF file is on disk, nothing is fetched
     load = {"gguf_file": gguf.name, "local_files_only": True}
-    with _hf_progress_bars(progress), tqdm(total=4, desc=f"convert {gguf.name}", unit="step", disable=not progress) as bar:
+    with hf_progress_bars(bars_on(progress)), tqdm(total=4, desc=f"convert {gguf.name}", unit="step", disable=not bars_on(progress)) as bar:
         bar.set_postfix_str("tokenizer")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **load)
         bar.update()
@@ -255,19 +255,6 @@ def _convert_gguf(gguf: Path, out: Path, *, dtype: str, progress: bool) -> None:
         tokenizer.save_pretrained(out)
         _drop_load_time_keys(out / "tokenizer_config.json")
         bar.update()
-
-
-@contextmanager
-def _hf_progress_bars(enabled: bool) -> Iterator[None]:
-    """Turn transformers' own progress bars on or off for the block, then restore them."""
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.is_progress_bar_enabled()
-    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
-    try:
-        yield
-    finally:
-        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
 
 
 def _drop_load_time_keys(path: Path) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, check_writable
 from .errors import RetokError
 
 try:  # POSIX only; without it the atomic folders still protect the cache, two builds just race
@@ -57,6 +57,19 @@ def cache_dir() -> Path:
     """The cache: ``$RETOK_CACHE`` if set, else ``~/.cache/retok``."""
     env = os.environ.get("RETOK_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "retok"
+
+
+def writable_cache_dir() -> Path:
+    """:func:`cache_dir`, checked: a folder (or creatable as one) that this process can write; else a RetokError."""
+    root = cache_dir()
+    where = f"the cache {str(root)!r} ({'RETOK_CACHE' if os.environ.get('RETOK_CACHE') else 'default; set RETOK_CACHE to move it'})"
+    if root.exists() and not root.is_dir():
+        raise RetokError(f"{where} is a file, not a folder; point RETOK_CACHE at a folder")
+    try:
+        check_writable(root / ".probe", "RETOK_CACHE")
+    except RetokError:
+        raise RetokError(f"{where} is not writable; point RETOK_CACHE at a writable folder") from None
+    return root
 
 
 # ----------------------------------------------------------------------------- the outside world
@@ -171,7 +184,7 @@ def say(message: str, *, progress: bool) -> None:
 @contextmanager
 def build_lock(name: str, *, progress: bool) -> Iterator[None]:
     """Hold an exclusive lock on ``cache_dir()/.locks/<name>.lock`` while one process builds ``name``."""
-    lock_path = cache_dir() / ".locks" / f"{name}.lock"
+    lock_path = writable_cache_dir() / ".locks" / f"{name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as f:
         if fcntl is not None:

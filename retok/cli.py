@@ -13,16 +13,18 @@ Bad input prints one line ``retok: error: ...`` and exits with code 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from . import catalog
+from ._registry import did_you_mean
+from .argparsing import Parser, check_unknown_options
 from .errors import RetokError
-from .initializers import INITIALIZERS
+from .options import argument_type, check_text_option, range_text
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _method_in(argv: Sequence[str]) -> str:
@@ -35,40 +37,66 @@ def _method_in(argv: Sequence[str]) -> str:
     return "fvt"
 
 
-def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One flag per dataclass field (``--output-pooling first``), stored as ``opt_<field>`` strings.
+def _add_config_flags(parser: argparse.ArgumentParser, fields: list[dict]) -> None:
+    """One flag per config field (``--output-pooling first``) from its catalog entry, stored as ``opt_<field>`` strings.
 
-    Values stay strings (or are absent when not given); the library coerces them to the field types.
+    Values stay strings (or are absent when not given); the library coerces them to the field
+    types and checks their ranges.
     """
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    for f in fields:
+        bounds = range_text(f)
         kwargs: dict = {
-            "help": f"{f.metadata.get('help', '')} (default {f.default!r})",
+            "help": f"{f['help']} (default {f['default']!r}{'; ' + bounds if bounds else ''})",
             "default": argparse.SUPPRESS,
-            "metavar": f.name.upper(),
+            "metavar": f["name"].upper(),
         }
-        if typing.get_origin(hints[f.name]) is typing.Literal:
-            kwargs["choices"] = list(typing.get_args(hints[f.name]))
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", **kwargs)
+        if "choices" in f:
+            kwargs["choices"] = f["choices"]
+        parser.add_argument(f"--{f['name'].replace('_', '-')}", dest=f"opt_{f['name']}", **kwargs)
 
 
-def _options(args: argparse.Namespace) -> dict[str, str]:
-    return {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
+def _method_description(name: str) -> dict:
+    described = catalog.method(name)
+    if described is None:
+        valid = catalog.method_names()
+        raise RetokError(f"unknown initializer {name!r}.{did_you_mean(name, valid)} Available: {', '.join(valid)}")
+    return described
+
+
+def _other_method_hint(method: str) -> Callable[[str], str]:
+    """For an unknown transplant flag: which other methods take it (``--output-pooling`` with ``--method mean``)."""
+
+    def hint(flag: str) -> str:
+        name = flag[2:].replace("-", "_")
+        owners = [m for m in catalog.method_names() if any(f["name"] == name for f in catalog.method(m)["options"])]
+        return f"an option of {', '.join(owners)}, not of --method {method}" if owners else ""
+
+    return hint
+
+
+def _options(args: argparse.Namespace, described: dict | None = None) -> dict[str, str]:
+    """The config options given as flags; with their catalog description, each value is checked first (no imports)."""
+    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
+    if described is not None:
+        fields = {f["name"]: f for f in described["options"]}
+        for name, text in given.items():
+            check_text_option(text, fields[name], described["config"])
+    return given
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from .errors import RetokError
+    from .initializers import INITIALIZERS  # the live registry: it also knows methods other packages registered
 
     for name in INITIALIZERS.names():
         try:
-            spec = INITIALIZERS.get(name)
+            spec = catalog.describe_method(INITIALIZERS.get(name))
         except RetokError as e:  # an optional method whose dependencies are missing: say so, list the rest
             print(f"{name:10s} unavailable: {e}")
             continue
-        print(f"{spec.name:10s} {spec.pretty_name}: {spec.summary}")
-        print(f"{'':10s} paper: {spec.paper}")
-        for f in dataclasses.fields(spec.config_cls):
-            print(f"{'':10s} --{f.name.replace('_', '-')} (default {f.default!r}): {f.metadata.get('help', '')}")
+        print(f"{name:10s} {spec['pretty_name']}: {spec['summary']}")
+        print(f"{'':10s} paper: {spec['paper']}")
+        for f in spec["options"]:
+            print(f"{'':10s} --{f['name'].replace('_', '-')} (default {f['default']!r}): {f['help']}")
     return 0
 
 
@@ -76,8 +104,9 @@ def cmd_transplant(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
     from .transplant import transplant
 
+    options = _options(args, _method_description(args.method))
     check_output_dir(args.out, overwrite=args.overwrite)
-    result = transplant(args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer, **_options(args))
+    result = transplant(args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer, **options)
     result.save_pretrained(args.out, overwrite=args.overwrite)
     print(f"{result.report}")
     for note in result.notes:
@@ -88,15 +117,21 @@ def cmd_transplant(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import held_out_text
+    from .embeddings import check_tokenizer_fits
     from .eval import bits_per_byte
     from .loading import load_model, load_tokenizer
     from .textio import read_text
 
-    text = held_out_text(args.text, max_bytes=args.max_bytes) if args.heldout else read_text(args.text, what="eval text")
+    if args.json:
+        from .atomic import check_output_file
+
+        check_output_file(args.json, flag="--json")  # before scoring, not after
+    text = held_out_text(args.text, max_bytes=args.max_bytes) if args.heldout else read_text(args.text, what="eval text (--text)")
     if not args.heldout and args.max_bytes:
         text = text.encode("utf-8")[: args.max_bytes].decode("utf-8", errors="ignore")
     model = load_model(args.model, dtype=args.dtype)
     tokenizer = load_tokenizer(args.tokenizer or args.model)
+    check_tokenizer_fits(model, tokenizer, what="the tokenizer (--tokenizer)" if args.tokenizer else f"the tokenizer in --model {args.model}")
     result = bits_per_byte(
         model, tokenizer, text, window=args.window, batch_size=args.batch_size, separator=args.separator, strict=args.strict
     )
@@ -130,28 +165,41 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from .atomic import check_output_dir
+
+    options = _options(args, catalog.load()["configs"]["finetune"])  # bad values fail before torch is imported
+    check_output_dir(args.out, overwrite=args.overwrite)
+
     from .finetune import FinetuneConfig, finetune, history_curve
     from .options import config_from_options
     from .textio import read_text
 
-    config = config_from_options(FinetuneConfig, _options(args))
-    eval_text = read_text(args.eval, what="eval text") if args.eval else None
+    config = config_from_options(FinetuneConfig, options)
+    eval_text = read_text(args.eval, what="eval text (--eval)") if args.eval else None
     result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, overwrite=args.overwrite)
     print(f"{result.steps} steps on {result.train_bytes} bytes ({result.packed_tokens} tokens) in {result.seconds:.0f} s")
     curve = history_curve(result.history)
     if curve:
-        print("held-out BPB by training bytes: " + ", ".join(f"{b}: {bpb:.3f}" for b, bpb in curve))
+        print("held-out BPB by training bytes:")
+        for seen, bpb in curve:
+            print(f"  {seen:>10,d}  {bpb:.3f}")
     print(f"merged model saved to {result.out}")
     return 0
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
     from . import assets
+    from .cache import writable_cache_dir
 
     if args.fetch:
+        writable_cache_dir()  # a cache that is a file or read-only fails here, in one line
         assets.smollm2()
         assets.lohelp()
     print(f"cache: {assets.cache_dir()} (set RETOK_CACHE to move it)")
+    try:
+        writable_cache_dir()
+    except RetokError as e:
+        print(f"problem: {e}")
     for row in assets.status():
         print(f"{'ready' if row.present else 'missing':8s} {row.name:32s} {row.size_bytes / 2**20:8.1f} MiB  {row.path}")
         print(f"{'':8s} {row.note}")
@@ -178,8 +226,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retok", description="Tokenizer transfer for pretrained language models.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="retok", description="Tokenizer transfer for pretrained language models.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     p = sub.add_parser("methods", help="list the embedding initializers and their options")
     p.set_defaults(func=cmd_methods)
@@ -188,10 +236,10 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="HF folder or hub id of the causal LM")
     p.add_argument("--tokenizer", required=True, help="HF folder or hub id of the new tokenizer")
     p.add_argument("--old-tokenizer", help="the model's own tokenizer (default: the one in --model)")
-    p.add_argument("--method", default="fvt", help=f"initializer: {', '.join(INITIALIZERS.names())} (see `retok methods`)")
+    p.add_argument("--method", default="fvt", help=f"initializer: {', '.join(catalog.method_names())} (see `retok methods`)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    _add_dataclass_flags(p, INITIALIZERS.get(method).config_cls)
+    _add_config_flags(p, _method_description(method)["options"])
     p.set_defaults(func=cmd_transplant)
 
     p = sub.add_parser("eval", help="bits per byte and tokens per byte of a model on a text")
@@ -199,9 +247,9 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer folder (default: the one in --model)")
     p.add_argument("--text", required=True, help="UTF-8 text file to score")
     p.add_argument("--heldout", action="store_true", help="score only the held-out paragraphs of --text (the project's split)")
-    p.add_argument("--max-bytes", type=int, default=65536, help="score at most this many bytes (0: all; default 65536)")
-    p.add_argument("--window", type=int, default=256, help="tokens per scoring window")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-bytes", type=argument_type(int, min=0), default=65536, help="score at most this many bytes (0: all; default 65536)")
+    p.add_argument("--window", type=argument_type(int, min=2), default=256, help="tokens per scoring window")
+    p.add_argument("--batch-size", type=argument_type(int, min=1), default=8)
     p.add_argument("--separator", help="document-separator token (default: <|endoftext|> or the tokenizer's bos)")
     p.add_argument("--no-strict", dest="strict", action="store_false", help="score even if the tokenizer does not round-trip the text")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -210,22 +258,20 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-tokenizer", help="train a tokenizer that inherits a source tokenizer's specials and template")
     p.add_argument("--corpus", required=True, help="UTF-8 text file, one paragraph per line")
-    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--vocab-size", type=argument_type(int, min=1), required=True)
     p.add_argument("--kind", default="bpe", choices=["bpe", "unigram"])
     p.add_argument("--like", required=True, help="source tokenizer (folder or hub id) whose pipeline and specials are inherited")
-    p.add_argument("--min-frequency", type=int, default=1, help="BPE: merge only pairs seen at least this often")
+    p.add_argument("--min-frequency", type=argument_type(int, min=1), default=1, help="BPE: merge only pairs seen at least this often")
     p.add_argument("--exclude-heldout", action="store_true", help="train only on paragraphs outside the held-out split")
     p.add_argument("--supertokens", action="store_true", help="byte-level BPE: also learn tokens that span several words (SuperBPE-style)")
-    p.add_argument("--max-words", type=int, default=4, help="with --supertokens: the most words one token may span (default 4)")
+    p.add_argument("--max-words", type=argument_type(int, min=1), default=4, help="with --supertokens: the most words one token may span (default 4)")
     p.add_argument(
-        "--supertoken-fraction", type=float, default=0.1,
+        "--supertoken-fraction", type=argument_type(float, above=0.0, below=1.0), default=0.1,
         help="with --supertokens: the share of --vocab-size learned across words (default 0.1)",
     )
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_train_tokenizer)
-
-    from .finetune import FinetuneConfig
 
     p = sub.add_parser("finetune", help="LoRA + new embedding rows on a transplanted model; writes a merged HF folder")
     p.add_argument("--model", required=True, help="a transplanted model folder (retok transplant --out)")
@@ -233,7 +279,7 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--eval", help="held-out UTF-8 text scored (BPB) during training")
     p.add_argument("--out", required=True, help="output folder for the merged model (checkpoints go to <out>.partial)")
     p.add_argument("--overwrite", action="store_true")
-    _add_dataclass_flags(p, FinetuneConfig)
+    _add_config_flags(p, catalog.load()["configs"]["finetune"]["options"])
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("assets", help="show (or --fetch) the cached demo assets")
@@ -244,24 +290,42 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--methods", default="mean,gaussian,fvt,compose,tokenadapt", help="comma-separated initializers to compare")
     p.add_argument("--save-method", default="best", help="which transplanted model to save: an evaluated method, or best (lowest BPB)")
-    p.add_argument("--vocab-size", type=int, default=32000)
-    p.add_argument("--max-bytes", type=int, default=65536, help="held-out bytes to score")
+    p.add_argument("--vocab-size", type=argument_type(int, min=1), default=32000)
+    p.add_argument("--max-bytes", type=argument_type(int, min=1), default=65536, help="held-out bytes to score")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """``{name: subparser}`` of the ``retok`` parser."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    return dict(action.choices)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(_method_in(argv)).parse_args(argv)
+        parser = build_parser(_method_in(argv))
+        command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+        subparsers = commands(parser)
+        if command is None or argv[command] not in subparsers:
+            check_unknown_options(parser, argv if command is None else argv[:command])
+        else:
+            hint = _other_method_hint(_method_in(argv)) if argv[command] == "transplant" else None
+            check_unknown_options(subparsers[argv[command]], argv[command + 1 :], hint=hint)
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except RetokError as err:
         print(f"retok: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # a write that failed despite the checks (disk full, a folder removed meanwhile)
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"retok: error: {err.strerror or err}{where}; check the path and free space, then rerun", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("retok: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -90,6 +90,11 @@ def run_demo(
     ``save_method`` names the initializer whose model is saved, or ``"best"`` for the one with the
     lowest held-out BPB.
     """
+    for name, value, lowest in (("vocab_size", vocab_size, 1), ("max_bytes", max_bytes, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:  # before anything is written
+            raise RetokError(f"{name} (--{name.replace('_', '-')}) must be an integer >= {lowest}; got {value!r}")
+    if not methods:
+        raise RetokError("methods (--methods) is empty; name at least one initializer, e.g. fvt")
     out = check_output_dir(out, overwrite=overwrite)
     for name in methods:
         INITIALIZERS.get(name)  # unknown names fail now, not after ten minutes
@@ -130,7 +135,7 @@ def run_demo(
             model = load_model(model_dir)
             with measure() as init:
                 result = transplant(model, new_tokenizer, method, old_tokenizer=old_tokenizer)
-            log(f"      {method}: {result.report}")
+            log(f"      {result.report}")  # the report names its method
             scored = bits_per_byte(result.model, new_tokenizer, text, progress=progress)
             row = {"model": "SmolLM2-135M", "tokenizer": f"de-bpe-{vocab_size // 1000}k", "method": method}
             return {**row, "init_seconds": init.seconds, **scored.to_dict(), "report": result.report.to_dict()}

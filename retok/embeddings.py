@@ -48,6 +48,36 @@ def embedding_module_names(model: torch.nn.Module) -> EmbeddingModuleNames:
     return EmbeddingModuleNames(leaf(model.get_input_embeddings()), leaf(model.get_output_embeddings()))
 
 
+def check_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, what: str, own: PreTrainedTokenizerBase | None = None) -> None:
+    """Raise RetokError unless ``tokenizer`` can drive ``model``: every id has an embedding row, and it is the model's own.
+
+    ``what`` names the tokenizer in the message (e.g. ``"the tokenizer (--tokenizer)"``). ``own`` is
+    the tokenizer saved with the model, when there is one: a tokenizer with other strings at the
+    same ids belongs to another model even if it fits the matrix, and the message says which
+    ids differ. Every command that pairs a model with a tokenizer calls this before any work.
+    """
+    emb = model.get_input_embeddings()
+    if emb is None or not hasattr(emb, "weight"):
+        raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
+    rows = emb.weight.shape[0]
+    vocab = tokenizer.get_vocab()
+    needed = max(vocab.values()) + 1 if vocab else 0
+    if needed > rows:
+        raise RetokError(
+            f"{what} has ids up to {needed - 1} but the model's embedding matrix has only {rows} rows: "
+            "this tokenizer does not belong to this model. Pass the tokenizer the model was trained with, "
+            "or give the model this tokenizer first (`retok transplant`)"
+        )
+    if own is not None and own.get_vocab() != vocab:
+        mine, theirs = {i: t for t, i in own.get_vocab().items()}, {i: t for t, i in vocab.items()}
+        differ = [i for i in sorted(set(mine) | set(theirs)) if mine.get(i) != theirs.get(i)]
+        examples = ", ".join(f"id {i}: {theirs.get(i)!r} vs {mine.get(i)!r}" for i in differ[:3])
+        raise RetokError(
+            f"{what} is not the model's own tokenizer: {len(vocab)} vs {len(own.get_vocab())} entries, "
+            f"{len(differ)} ids differ ({examples}); pass the tokenizer saved with the model, or leave the flag out"
+        )
+
+
 @dataclass(frozen=True)
 class TokenEmbeddings:
     """A tokenizer together with its embedding matrices.
@@ -82,15 +112,7 @@ class TokenEmbeddings:
         emb = model.get_input_embeddings()
         if emb is None or not hasattr(emb, "weight"):
             raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
-        rows = emb.weight.shape[0]
-        vocab = tokenizer.get_vocab()
-        needed = max(vocab.values()) + 1 if vocab else 0
-        if needed > rows:
-            raise RetokError(
-                f"the old tokenizer has ids up to {needed - 1} but the model's embedding matrix has only {rows} rows: "
-                "this tokenizer does not belong to this model. Pass the tokenizer the model was trained with "
-                "(old_tokenizer= / --old-tokenizer)"
-            )
+        check_tokenizer_fits(model, tokenizer, what="the old tokenizer (old_tokenizer= / --old-tokenizer)")
         head = model.get_output_embeddings()
         if head is not None and getattr(head, "bias", None) is not None:
             raise RetokError(f"{type(model).__name__} has an LM head with a bias; retok does not support that yet")

@@ -39,6 +39,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .errors import RetokError
 from .measure import measure
+from .progress import bars_on
 
 __all__ = [
     "SEPARATOR_CANDIDATES",
@@ -267,7 +268,7 @@ def bits_per_byte(
         n_windows = n_full + (1 if n_tokens % window else 0)
 
         nll = 0.0  # Python float is float64
-        with tqdm(total=n_windows, desc="bits per byte", unit="window", disable=not progress) as bar:
+        with tqdm(total=n_windows, desc="bits per byte", unit="window", disable=not bars_on(progress)) as bar:
             for targets in batches:
                 seps = torch.full((targets.shape[0], 1), sep, dtype=torch.long)
                 inputs = torch.cat([seps, targets[:, :-1]], dim=1)  # (B, T)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,9 @@ import torch
 from .atomic import atomic_write_text, check_output_dir
 from .errors import RetokError
 from .eval import bits_per_byte
+from .embeddings import check_tokenizer_fits
 from .loading import load_model, load_tokenizer
+from .options import Checked, option
 from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
 from .packing import PackedText, pack, take_bytes
 from .trainer import TrainerConfig, lr_factor, train as train_loop
@@ -38,29 +41,29 @@ from .transplant import CONFIG_NAME, read_retok_config
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinetuneConfig:
+class FinetuneConfig(Checked):
     """How to continue training. The budget is ``train_bytes`` of text, seen ``epochs`` times."""
 
-    train_bytes: int | None = field(default=524288, metadata={"help": "bytes of training text (paragraphs in file order); None: all"})
-    seq_len: int = field(default=256, metadata={"help": "tokens per packed training sequence"})
-    batch_size: int = field(default=4, metadata={"help": "sequences per optimizer step, over all processes"})
-    epochs: int = 1
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules for LoRA"})
-    embeddings: Literal["new", "all", "none"] = field(default="new", metadata={"help": "which embedding rows train: the transplant's new rows, all rows, or none"})
-    embedding_stage_steps: int = field(default=0, metadata={"help": "stage 1: train only the embeddings for this many steps, then embeddings + LoRA"})
-    lr: float = field(default=3e-4, metadata={"help": "peak learning rate of the LoRA weights"})
-    embedding_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the embedding rows"})
-    warmup_steps: int = 5
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    eval_every: int = field(default=20, metadata={"help": "evaluate held-out BPB every N steps (0: only at start and end)"})
-    eval_bytes: int = field(default=16384, metadata={"help": "held-out bytes scored at each evaluation"})
-    checkpoint_every: int = field(default=20, metadata={"help": "write a resumable checkpoint every N steps"})
-    seed: int = 0
-    dtype: Literal["float32", "bfloat16"] = field(default="float32", metadata={"help": "bfloat16 on GPUs"})
+    train_bytes: int | None = option(524288, "bytes of training text (paragraphs in file order); None: all", min=1)
+    seq_len: int = option(256, "tokens per packed training sequence", min=2)
+    batch_size: int = option(4, "sequences per optimizer step, over all processes", min=1)
+    epochs: int = option(1, "passes over the training text", min=1)
+    lora_r: int = option(8, "LoRA rank", min=1)
+    lora_alpha: int = option(16, "LoRA alpha (the update is scaled by alpha / r)", above=0)
+    lora_dropout: float = option(0.0, "dropout on the LoRA input", min=0.0, below=1.0)
+    target_modules: str = option("all-linear", "peft target_modules for LoRA")
+    embeddings: Literal["new", "all", "none"] = option("new", "which embedding rows train: the transplant's new rows, all rows, or none")
+    embedding_stage_steps: int = option(0, "stage 1: train only the embeddings for this many steps, then embeddings + LoRA", min=0)
+    lr: float = option(3e-4, "peak learning rate of the LoRA weights", above=0.0, max=1.0)
+    embedding_lr: float = option(1e-3, "peak learning rate of the embedding rows", above=0.0, max=1.0)
+    warmup_steps: int = option(5, "steps of linear warmup", min=0)
+    weight_decay: float = option(0.0, "AdamW weight decay", min=0.0, max=1.0)
+    max_grad_norm: float = option(1.0, "clip the gradient norm to this (0: no clipping)", min=0.0)
+    eval_every: int = option(20, "evaluate held-out BPB every N steps (0: only at start and end)", min=0)
+    eval_bytes: int = option(16384, "held-out bytes scored at each evaluation", min=1)
+    checkpoint_every: int = option(20, "write a resumable checkpoint every N steps (0: none, so an interrupted run starts over)", min=0)
+    seed: int = option(0, "seed of the data order and of every random draw", min=0)
+    dtype: Literal["float32", "bfloat16"] = option("float32", "bfloat16 on GPUs")
 
     def result_settings(self) -> dict[str, Any]:
         """The fields that change the result (the cadences do not); a checkpoint only resumes a run with the same ones."""
@@ -151,7 +154,7 @@ def finetune(
     out = Path(out)
     check_output_dir(out, overwrite=overwrite)
     if isinstance(train, (str, os.PathLike)):
-        train = split_lines(read_text(train, what="training text").splitlines())
+        train = split_lines(read_text(train, what="training text (--train)").splitlines())
     if eval_text is not None:
         if not eval_text.strip():
             raise RetokError("eval text is empty; pass a file with held-out text or leave it out")
@@ -164,6 +167,7 @@ def finetune(
 
     tok = load_tokenizer(tokenizer or model)
     base = load_model(model, dtype="float32")
+    check_tokenizer_fits(base, tok, what="the tokenizer (tokenizer=)" if tokenizer else f"the tokenizer in --model {model}")
     rows, notes = trainable_rows(model, config.embeddings, base.get_input_embeddings().weight.shape[0])
     packed: PackedText = pack(tok, take_bytes(train, config.train_bytes), seq_len=config.seq_len)
     steps_per_epoch = len(packed.blocks) // config.batch_size
@@ -171,7 +175,9 @@ def finetune(
         raise RetokError(f"{len(packed.blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
     total = steps_per_epoch * config.epochs
     lora = lora_config_for(base, rows=rows, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout, target_modules=config.target_modules)
-    peft_model = get_peft_model(base, lora)
+    with warnings.catch_warnings():  # peft 0.21 asks transformers 5 for a deprecated property: not the user's to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(base, lora)
     for note in notes:
         log(note)
     n_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)

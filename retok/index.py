@@ -59,6 +59,7 @@ from tqdm.auto import tqdm
 
 from ._registry import did_you_mean
 from .errors import RetokError
+from .progress import bars_on
 
 Metric = Literal["cosine", "ip", "l2"]
 Kind = Literal["auto", "exact", "hnsw", "ivf", "torch"]
@@ -490,7 +491,7 @@ class NeighbourIndex:
         scores = torch.empty(n_q, k, dtype=torch.float32)
         ids = torch.empty(n_q, k, dtype=torch.int64)
         starts = range(0, n_q, batch_size)
-        bar = tqdm(starts, desc=f"{self._kind} search", unit="batch", disable=not progress or len(starts) <= 4)
+        bar = tqdm(starts, desc=f"{self._kind} search", unit="batch", disable=not bars_on(progress) or len(starts) <= 4)
         for start in bar:
             batch = q[start : start + batch_size]
             s, i = self._backend.search(batch, k)

@@ -7,6 +7,7 @@ spend about 45 s retrying a network this machine may not have.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .errors import RetokError
+from .progress import bars_on, hf_progress_bars
 
 DTYPES: dict[str, Any] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 
@@ -37,13 +39,47 @@ def _resolve(ref: str | os.PathLike, what: str, marker: str) -> str:
     return name
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub's host opens within ``timeout`` seconds (one attempt, no retries)."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def from_folder_or_hub(load: Callable[..., Any], name: str, *, what: str, **kwargs: Any) -> Any:
+    """``load(name)`` for a folder; for a hub id, the local HF cache first, then the hub only if it answers.
+
+    Without this, an unreachable hub costs about a minute of retries before transformers gives up.
+    """
+    if Path(name).expanduser().is_dir():
+        return load(name, **kwargs)
+    try:
+        return load(name, local_files_only=True, **kwargs)  # already downloaded: no network at all
+    except Exception:  # not in the cache (transformers raises OSError, ValueError, hub errors...)
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or not hub_reachable():
+        raise RetokError(
+            f"cannot load the {what} {name!r}: it is not a local folder, not in the local Hugging Face cache, "
+            "and the hub cannot be reached (offline); pass a local folder (e.g. `retok assets --fetch` for the demo model)"
+        )
+    return load(name, **kwargs)
+
+
 def load_tokenizer(ref: str | os.PathLike | PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     """A tokenizer object, or load one from a folder / hub id."""
     if isinstance(ref, PreTrainedTokenizerBase):
         return ref
     name = _resolve(ref, "tokenizer", "tokenizer_config.json")
     try:
-        return AutoTokenizer.from_pretrained(name)
+        return from_folder_or_hub(AutoTokenizer.from_pretrained, name, what="tokenizer")
+    except RetokError:
+        raise
     except Exception as err:  # transformers raises OSError, ValueError, hub errors...
         raise RetokError(f"cannot load the tokenizer from {name!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
@@ -56,7 +92,10 @@ def load_model(ref: str | os.PathLike | PreTrainedModel, *, dtype: str = "float3
         raise RetokError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     name = _resolve(ref, "causal language model", "config.json")
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=DTYPES[dtype], **kwargs)
+        with hf_progress_bars(bars_on()):  # "Loading weights" bars only on a terminal, not once per load in a log
+            model = from_folder_or_hub(AutoModelForCausalLM.from_pretrained, name, what="causal language model", dtype=DTYPES[dtype], **kwargs)
+    except RetokError:
+        raise
     except Exception as err:
         raise RetokError(f"cannot load a causal language model from {name!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     return model.eval()

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .cache import download_debs, say
 from .errors import RetokError
+from .progress import bars_on
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def extract_lohelp(
     if not pages:
         raise RetokError(f"no .html pages under {str(roots['en'])!r}; is it an unpacked libreoffice-help-en-us?")
     paragraphs: dict[str, dict[str, list[str]]] = {lang: {} for lang in langs}
-    for page in tqdm(pages, desc="lohelp: extract pages", unit="page", disable=not progress):
+    for page in tqdm(pages, desc="lohelp: extract pages", unit="page", disable=not bars_on(progress)):
         for lang, root in roots.items():
             path = root / page
             if path.is_file():

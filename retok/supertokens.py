@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from .errors import RetokError
+from .progress import bars_on
 from .vocab import unicode_to_byte
 
 __all__ = [
@@ -258,7 +259,7 @@ def learn_merges(
             where[pair].discard(i)
 
     merges: list[tuple[int, int]] = []
-    bar = tqdm(total=n_new, desc="supertokens", unit="merge", disable=not progress)
+    bar = tqdm(total=n_new, desc="supertokens", unit="merge", disable=not bars_on(progress))
     while len(merges) < n_new and heap:
         neg, pair = heapq.heappop(heap)
         current = counts.get(pair, 0)

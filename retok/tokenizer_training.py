@@ -57,6 +57,7 @@ from .errors import RetokError
 from .loading import load_tokenizer
 from .supertokens import DEFAULT_MAX_WORDS, DEFAULT_SUPERTOKEN_FRACTION, learn_supertokens
 from .textio import read_text
+from .progress import bars_on
 from .tokenizer_pipeline import (
     BYTE_TOKENS,
     ROLE_PRIORITY,
@@ -409,7 +410,7 @@ def _train_bpe(texts: list[str], spec: _Inherited, *, vocab_size: int, min_frequ
         min_frequency=min_frequency,
         special_tokens=[copy.copy(t) for t in spec.specials],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet() if spec.byte_level else [],
-        show_progress=progress,
+        show_progress=bars_on(progress),
         **options,
     )
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
@@ -425,7 +426,7 @@ def _train_unigram(texts: list[str], spec: _Inherited, *, vocab_size: int, progr
         special_tokens=[copy.copy(t) for t in spec.specials],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet() if spec.byte_level else [],
         unk_token=spec.unk,
-        show_progress=progress,
+        show_progress=bars_on(progress),
     )
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
     if spec.byte_level:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import SETTINGS_FILE, check_settings, load_state, resume_or_start, save_state
 from .errors import RetokError
+from .progress import bars_on
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -253,7 +254,7 @@ def train(
         set_rng_state(saved_rng)
     ddp_model.train()
     began = time.perf_counter()
-    bar = tqdm(range(start, total), initial=start, total=total, desc=desc, disable=not (progress and main))
+    bar = tqdm(range(start, total), initial=start, total=total, desc=desc, disable=not (bars_on(progress) and main))
     for step in bar:
         batch = send_to_device(shard(batch_at(step), rank, world), accelerator.device)
         factor = lr_factor(step, total, config.warmup_steps)

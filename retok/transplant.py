@@ -18,18 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-import transformers
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .atomic import atomic_dir
-from .embeddings import TokenEmbeddings
 from .errors import RetokError
-from .initializers import InitConfig, InitReport, init_embeddings
-from .initializers.base import resolve_config
-from .loading import load_model, load_tokenizer
-from .vocab import VocabAlignment
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from .initializers import InitConfig, InitReport
+    from .vocab import VocabAlignment
+
+# torch, transformers and the initializers are imported inside the functions that use them: importing this module
+# is instant, so ``retok`` can bind ``retok.transplant`` to the function at package import (the submodule of the same
+# name would otherwise shadow it) without making ``import retok`` or the CLI slow.
 
 CONFIG_NAME = "retok_config.json"
 TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "sep_token_id")
@@ -55,8 +58,8 @@ class Transplanted:
         return {
             "format": 1,
             "retok_version": __version__,
-            "transformers_version": transformers.__version__,
-            "torch_version": torch.__version__,
+            "transformers_version": _version_of("transformers"),
+            "torch_version": _version_of("torch"),
             "python_version": platform.python_version(),
             "source_model": self.source_model,
             **self.config.to_dict(),
@@ -82,8 +85,24 @@ def read_retok_config(path: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads(file.read_text(encoding="utf-8"))
 
 
+def _version_of(package: str) -> str:
+    import importlib
+
+    return importlib.import_module(package).__version__
+
+
 def _source_name(model: PreTrainedModel) -> str:
     return str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__)
+
+
+def _saved_tokenizer(folder: str) -> PreTrainedTokenizerBase | None:
+    """The tokenizer saved in a model folder, or None when ``folder`` is not a folder or holds none."""
+    from .loading import load_tokenizer
+
+    path = Path(folder)
+    if not path.is_dir() or not any(path.glob("tokenizer*")):
+        return None
+    return load_tokenizer(path)
 
 
 def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment) -> list[tuple[Any, str, Any]]:
@@ -161,6 +180,12 @@ def transplant(
         RetokError: unknown method or option, a tokenizer that does not fit the model, or a new tokenizer
             without a counterpart for a special token the model's config uses.
     """
+    from .embeddings import TokenEmbeddings, check_tokenizer_fits
+    from .initializers import init_embeddings
+    from .initializers.base import resolve_config
+    from .loading import load_model, load_tokenizer
+    from .vocab import VocabAlignment
+
     config = resolve_config(method, options)  # check the method before any slow loading
     model = load_model(model)
     new_tokenizer = load_tokenizer(new_tokenizer)
@@ -172,6 +197,10 @@ def transplant(
                 "(CLI: --old-tokenizer)"
             )
         old_tokenizer = where
+    else:
+        own = _saved_tokenizer(_source_name(model))
+        if own is not None:  # a wrong --old-tokenizer that happens to fit the matrix would pass silently otherwise
+            check_tokenizer_fits(model, load_tokenizer(old_tokenizer), what="old_tokenizer (--old-tokenizer)", own=own)
     old_tokenizer = load_tokenizer(old_tokenizer)
     source = TokenEmbeddings.from_model(model, old_tokenizer)
     alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)

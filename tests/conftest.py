@@ -36,3 +36,20 @@ def english_model(english_tokenizer, tie):
 def tiny_vectors(tmp_path_factory, german_tokenizer):
     """fastText vectors and a dictionary for the tiny fixtures, trained once per session."""
     return build_tiny_vectors(tmp_path_factory.mktemp("vectors"), german_tokenizer)
+
+
+@pytest.fixture
+def model_dir(tmp_path, english_tokenizer):
+    """A saved tiny model folder with its (English) tokenizer."""
+    path = tmp_path / "model"
+    tiny_llama(len(english_tokenizer)).save_pretrained(path)
+    english_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A German text file, one paragraph per line."""
+    path = tmp_path / "de.txt"
+    path.write_text("\n".join(GERMAN * 30) + "\n", encoding="utf-8")
+    return path

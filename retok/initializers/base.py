@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 
 from .._registry import Registry
-from ..options import config_from_options
+from ..options import Checked, config_from_options
 from ..embeddings import TokenEmbeddings
 from ..errors import RetokError
 from ..vocab import VocabAlignment
@@ -28,12 +28,16 @@ from .combine import row_mean_std
 
 
 @dataclass(frozen=True, kw_only=True)
-class InitConfig:
-    """Options shared by every method. Subclasses add their own fields with ``metadata={"help": ...}``."""
+class InitConfig(Checked):
+    """Options shared by every method. Subclasses add their own fields with ``metadata={"help": ..., "min": ...}``.
+
+    Declared ranges (``min``/``max`` inclusive, ``above``/``below`` exclusive) are checked when the
+    config is built (:mod:`retok.options`), whether it comes from the CLI or from Python.
+    """
 
     method: ClassVar[str] = ""
     spec: ClassVar[MethodSpec]  # set by @register_initializer: a config object knows its method without a lookup
-    seed: int = field(default=0, metadata={"help": "seed of the local random generator (same seed, same matrix)"})
+    seed: int = field(default=0, metadata={"help": "seed of the local random generator (same seed, same matrix)", "min": 0, "max": 2**31 - 3})
 
     def options(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -31,8 +31,8 @@ from .subword import compose_rows
 
 @dataclass(frozen=True, kw_only=True)
 class ComposeConfig(InitConfig):
-    ridge: float = field(default=10.0, metadata={"help": "L2 penalty of the composition regression"})
-    fvt_weight: float = field(default=0.65, metadata={"help": "weight of the plain FVT mean in the final blend (1 = FVT)"})
+    ridge: float = field(default=10.0, metadata={"help": "L2 penalty of the composition regression", "min": 0.0})
+    fvt_weight: float = field(default=0.65, metadata={"help": "weight of the plain FVT mean in the final blend (1 = FVT)", "min": 0.0, "max": 1.0})
 
 
 @register_initializer("compose", config=ComposeConfig, pretty_name="FVT + learned composition", paper="retok")

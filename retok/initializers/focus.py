@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from ..embeddings import TokenEmbeddings
 from ..errors import RetokError
 from ..index import NeighbourIndex
+from ..progress import bars_on
 from ..static import StaticVectors, train_fasttext
 from ..textio import read_text
 from ..vocab import VocabAlignment
@@ -48,11 +49,12 @@ from .subword import LazyPrior, Prior, fallback_rows
 class FOCUSConfig(InitConfig):
     target_text: str = field(default="", metadata={"help": "target-language text to train token-level fastText on (cached)"})
     fasttext_model: str = field(default="", metadata={"help": "a token-level fastText .bin trained on text tokenized by the target tokenizer (instead of --target-text)"})
-    min_count: int = field(default=10, metadata={"help": "fastText min_count: rarer tokens get no vector (FOCUS default 10)"})
-    epochs: int = field(default=3, metadata={"help": "fastText epochs (FOCUS default 3)"})
-    dim: int = field(default=100, metadata={"help": "fastText dimension (FOCUS default 100)"})
-    threads: int = field(default=1, metadata={"help": "fastText threads (1: reproducible from --seed; more is faster but not reproducible)"})
-    prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)"})
+    min_count: int = field(default=10, metadata={"help": "fastText min_count: rarer tokens get no vector (FOCUS default 10)", "min": 1})
+    epochs: int = field(default=3, metadata={"help": "fastText epochs (FOCUS default 3)", "min": 1})
+    dim: int = field(default=100, metadata={"help": "fastText dimension (FOCUS default 100)", "min": 1})
+    bucket: int = field(default=0, metadata={"help": "fastText n-gram hash buckets (0: picked from the corpus size; fastText's own default is 2000000)", "min": 0})
+    threads: int = field(default=1, metadata={"help": "fastText threads (1: reproducible from --seed; more is faster but not reproducible)", "min": 1})
+    prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)", "min": 0.0, "max": 1.0})
     prior: Prior = field(default="compose", metadata={"help": "subword estimate to blend with and fall back to: fvt or compose"})
     fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
 
@@ -61,7 +63,7 @@ def token_level_lines(tokenizer, text: str, *, batch: int = 512) -> list[str]:
     """Each non-empty line of ``text`` as its tokens' vocabulary strings joined by spaces."""
     lines = [line for line in text.splitlines() if line.strip()]
     out = []
-    for start in tqdm(range(0, len(lines), batch), desc="tokenizing for fastText", unit="batch", disable=len(lines) < 20 * batch):
+    for start in tqdm(range(0, len(lines), batch), desc="tokenizing for fastText", unit="batch", disable=not bars_on() or len(lines) < 20 * batch):
         chunk = lines[start : start + batch]
         for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
             out.append(" ".join(t for t in tokenizer.convert_ids_to_tokens(ids) if t and not any(c.isspace() for c in t)))
@@ -77,10 +79,10 @@ def token_level_model(config: FOCUSConfig, tokenizer) -> Path:
             "focus needs target-language text to train token-level fastText on: pass target_text=FILE "
             "(CLI --target-text) or a trained model fasttext_model=FILE.bin"
         )
-    lines = token_level_lines(tokenizer, read_text(os.fspath(config.target_text)))
+    lines = token_level_lines(tokenizer, read_text(os.fspath(config.target_text), what="target text (target_text= / --target-text)"))
     return train_fasttext(
         lines, words="as-is", model="cbow", dim=config.dim, epochs=config.epochs, min_count=config.min_count, minn=3, maxn=6, neg=10,
-        seed=config.seed, threads=config.threads,
+        seed=config.seed, threads=config.threads, bucket=config.bucket or None,
     )
 
 

@@ -39,12 +39,12 @@ from .wordspace import WordVectorOptions
 @dataclass(frozen=True, kw_only=True)
 class TokenAdaptConfig(WordVectorOptions, InitConfig):
     aux: str = field(default="model", metadata={"help": "auxiliary space: model (source embeddings), fasttext (aligned word vectors), minilm (sentence encoder)"})
-    top_k: int = field(default=3, metadata={"help": "old tokens in the global estimate"})
-    temperature: float = field(default=0.3, metadata={"help": "softmax temperature of both heuristics"})
-    weight: float = field(default=0.3, metadata={"help": "weight of the global estimate in the hybrid"})
-    threshold: float = field(default=0.0, metadata={"help": "neighbours less similar than this are dropped from the global estimate"})
+    top_k: int = field(default=3, metadata={"help": "old tokens in the global estimate", "min": 1})
+    temperature: float = field(default=0.3, metadata={"help": "softmax temperature of both heuristics", "above": 0.0})
+    weight: float = field(default=0.3, metadata={"help": "weight of the global estimate in the hybrid", "min": 0.0, "max": 1.0})
+    threshold: float = field(default=0.0, metadata={"help": "neighbours less similar than this are dropped from the global estimate", "min": -1.0, "max": 1.0})
     prior: Prior = field(default="compose", metadata={"help": "subword estimate blended in at the end: fvt or compose"})
-    prior_weight: float = field(default=0.5, metadata={"help": "weight of the subword prior in a final blend (0 = the paper's method)"})
+    prior_weight: float = field(default=0.5, metadata={"help": "weight of the subword prior in a final blend (0 = the paper's method)", "min": 0.0, "max": 1.0})
 
 
 def local_weights(similarity: torch.Tensor, length_ratio: torch.Tensor, valid: torch.Tensor, temperature: float) -> torch.Tensor:

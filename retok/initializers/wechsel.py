@@ -46,10 +46,10 @@ from .wordspace import WordVectorOptions, aligned_word_space, token_vectors
 
 @dataclass(frozen=True, kw_only=True)
 class WECHSELConfig(WordVectorOptions, InitConfig):
-    neighbors: int = field(default=10, metadata={"help": "source tokens mixed per new token"})
-    temperature: float = field(default=0.1, metadata={"help": "softmax temperature over cosine similarities"})
-    prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)"})
-    min_similarity: float = field(default=0.3, metadata={"help": "below this best-neighbour cosine a token takes the subword prior alone"})
+    neighbors: int = field(default=10, metadata={"help": "source tokens mixed per new token", "min": 1})
+    temperature: float = field(default=0.1, metadata={"help": "softmax temperature over cosine similarities", "above": 0.0})
+    prior_weight: float = field(default=0.9, metadata={"help": "weight of the subword prior in the blend (0 = the paper's method)", "min": 0.0, "max": 1.0})
+    min_similarity: float = field(default=0.3, metadata={"help": "below this best-neighbour cosine a token takes the subword prior alone", "min": -1.0, "max": 1.0})
     prior: Prior = field(default="compose", metadata={"help": "subword estimate to blend with and fall back to: fvt or compose"})
     fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
 

@@ -33,10 +33,11 @@ class WordVectorOptions:
         default="dictionary",
         metadata={"help": "how to map the source space onto the target: dictionary pairs (+ identical strings), identical strings only, or none (pre-aligned vectors)"},
     )
-    vector_dim: int = field(default=100, metadata={"help": "fastText dimension when training vectors from text"})
-    vector_epochs: int = field(default=10, metadata={"help": "fastText epochs when training vectors from text"})
-    vector_min_count: int = field(default=3, metadata={"help": "fastText min_count when training vectors from text"})
-    vector_threads: int = field(default=1, metadata={"help": "fastText threads when training vectors from text (1: reproducible from --seed; more is faster but not reproducible)"})
+    vector_dim: int = field(default=100, metadata={"help": "fastText dimension when training vectors from text", "min": 1})
+    vector_epochs: int = field(default=10, metadata={"help": "fastText epochs when training vectors from text", "min": 1})
+    vector_min_count: int = field(default=3, metadata={"help": "fastText min_count when training vectors from text", "min": 1})
+    vector_bucket: int = field(default=0, metadata={"help": "fastText n-gram hash buckets when training vectors from text (0: picked from the corpus size; fastText's own default is 2000000)", "min": 0})
+    vector_threads: int = field(default=1, metadata={"help": "fastText threads when training vectors from text (1: reproducible from --seed; more is faster but not reproducible)", "min": 1})
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOpti
             min_count=options.vector_min_count,
             seed=seed,
             threads=options.vector_threads,
+            bucket=options.vector_bucket or None,
             progress=progress,
         )
         return StaticVectors.load(path)
@@ -70,7 +72,23 @@ def load_or_train(vectors: str, text: str, *, side: str, options: WordVectorOpti
 
 
 def aligned_word_space(options: WordVectorOptions, *, seed: int = 0, progress: bool = True) -> AlignedWordSpace:
-    """Load (or train) both vector sets and rotate the source onto the target as ``options.align`` says."""
+    """Load (or train) both vector sets and rotate the source onto the target as ``options.align`` says.
+
+    Every input is checked before fastText trains (minutes): both sides name vectors or a text,
+    and the dictionary loads.
+    """
+    for side, vectors, text in (("source", options.source_vectors, options.source_text), ("target", options.target_vectors, options.target_text)):
+        if not vectors and not text:
+            load_or_train(vectors, text, side=side, options=options, seed=seed, progress=progress)  # raises the error that says what to pass
+    pairs: list[tuple[str, str]] = []
+    if options.align == "dictionary":
+        if not options.dictionary:
+            raise RetokError(
+                "align='dictionary' needs a bilingual dictionary: pass dictionary='freedict:eng-deu' (Debian FreeDict) "
+                "or a TSV of 'source<TAB>target' pairs; for a language pair without one, use align='identical' "
+                "(identical strings as seed pairs) or align='none' for vectors that are already aligned"
+            )
+        pairs = load_dictionary(options.dictionary)
     start = time.perf_counter()
     source = load_or_train(options.source_vectors, options.source_text, side="source", options=options, seed=seed, progress=progress)
     target = load_or_train(options.target_vectors, options.target_text, side="target", options=options, seed=seed, progress=progress)
@@ -83,16 +101,6 @@ def aligned_word_space(options: WordVectorOptions, *, seed: int = 0, progress: b
     report: dict[str, Any] = {"align": options.align, "source_words": len(source), "target_words": len(target), "vectors_seconds": seconds}
     if options.align == "none":
         return AlignedWordSpace(source, target, report)
-    if options.align == "dictionary":
-        if not options.dictionary:
-            raise RetokError(
-                "align='dictionary' needs a bilingual dictionary: pass dictionary='freedict:eng-deu' (Debian FreeDict) "
-                "or a TSV of 'source<TAB>target' pairs; for a language pair without one, use align='identical' "
-                "(identical strings as seed pairs) or align='none' for vectors that are already aligned"
-            )
-        pairs = load_dictionary(options.dictionary)
-    else:
-        pairs = []
     if pairs:
         fitted = align(source, target, pairs, seed=seed)
     else:

@@ -30,6 +30,7 @@ from .._version import __version__
 from ..cache import build_lock, cache_dir, is_complete, say, write_marker
 from ..atomic import atomic_dir
 from ..errors import RetokError
+from ..progress import bars_on
 
 MODEL_FILE = "model.bin"
 #: fewer word occurrences than this (after ``min_count``) is refused as too small to train on
@@ -55,7 +56,7 @@ def train_fasttext(
     threads: int | None = None,
     seed: int = 0,
     words: Literal["regex", "as-is"] = "regex",
-    bucket: int = 2_000_000,
+    bucket: int | None = None,
     cache: bool = True,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
@@ -71,7 +72,8 @@ def train_fasttext(
         seed: the random seed (0 <= seed < 2**31 - 2; fastText gets ``seed + 1``, see ``_train``).
         words: how lines are split into words, see the module docstring.
         bucket: hash buckets for character n-grams; the model holds ``(V + bucket) * dim``
-            floats, 800 MB at the default 2M buckets and dim 100.
+            floats, 800 MB at fastText's default of 2M buckets and dim 100. ``None`` (default)
+            picks it from the corpus: :func:`auto_bucket` of the words that pass ``min_count``.
         cache: look the model up in (and store it into) ``cache_dir()/fasttext``; with
             ``cache=False`` it is always trained, into ``out``.
         out: also write the model to this ``.bin`` path (refused if it exists, unless ``overwrite``).
@@ -88,6 +90,8 @@ def train_fasttext(
         prepared = Path(work) / "corpus.txt"
         corpus_sha256, counts = _prepare(corpus, prepared, words=words)
         _check_size(counts, min_count=min_count, words=words)
+        if settings["bucket"] is None:
+            settings["bucket"] = auto_bucket(sum(1 for c in counts.values() if c >= min_count))
         if not cache:
             return _train_to_file(prepared, out_path, settings, counts, progress=progress)
         key = hashlib.sha256(json.dumps({"corpus_sha256": corpus_sha256, **settings}, sort_keys=True).encode()).hexdigest()
@@ -99,10 +103,21 @@ def train_fasttext(
                     with atomic_dir(folder, overwrite=True) as tmp:
                         info = _train(prepared, tmp / MODEL_FILE, settings, counts, progress=progress)
                         write_marker(tmp, {**expected, "corpus_sha256": corpus_sha256, **info})
+                    size = (folder / MODEL_FILE).stat().st_size / 2**20
+                    say(f"fastText model cached at {folder / MODEL_FILE} ({size:.0f} MiB; RETOK_CACHE moves the cache)", progress=progress)
     if out_path is None:
         return folder / MODEL_FILE
     _replace_file(out_path, lambda tmp: shutil.copyfile(folder / MODEL_FILE, tmp))
     return out_path
+
+
+def auto_bucket(n_words: int) -> int:
+    """Hash buckets for a vocabulary of ``n_words``: 50 per word, between 10,000 and fastText's default 2,000,000.
+
+    A word has a few dozen character n-grams, many shared; 50 buckets a word keeps collisions
+    rare while a 20 KB text no longer gets an 800 MB model.
+    """
+    return min(2_000_000, max(10_000, 50 * n_words))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -110,8 +125,10 @@ def train_fasttext(
 
 def _check_settings(**s: Any) -> dict[str, Any]:
     """Validate the training settings; return them as a JSON-able dict (the cache key's settings part)."""
-    for name in ("dim", "epochs", "min_count", "neg", "bucket"):
+    for name in ("dim", "epochs", "min_count", "neg"):
         _check_int(name, s[name], minimum=1)
+    if s["bucket"] is not None:
+        _check_int("bucket", s["bucket"], minimum=1)
     for name in ("minn", "maxn", "seed"):
         _check_int(name, s[name], minimum=0)
     if s["seed"] >= _MAX_SEED:
@@ -227,7 +244,7 @@ def _train(prepared: Path, dest: Path, settings: dict[str, Any], counts: Counter
     # fastText seeds std::minstd_rand engines with (seed + block or thread number), and such an
     # engine treats 0 as 1: fastText's seeds 0 and 1 give the same single-thread model. Shifting by
     # one keeps every retok seed distinct.
-    args.thread, args.seed, args.verbose = threads, settings["seed"] + 1, 2 if progress else 0
+    args.thread, args.seed, args.verbose = threads, settings["seed"] + 1, 2 if bars_on(progress) else 0  # its ETA line is a bar
     start = time.perf_counter()
     model = ft.fasttext()
     try:

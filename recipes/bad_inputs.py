@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""Try many bad inputs on every command and tabulate what happens: exit code, one line or not, what is left behind.
+
+    python recipes/bad_inputs.py --out runs/bad-inputs.md     # ~1 min, tiny in-process fixtures
+
+Every case runs ``retok.cli.main`` in this process on tiny fixtures (a 2-layer Llama, byte-level
+BPE tokenizers, a German text) inside a scratch folder, with outputs pointed at fresh paths. A
+case passes when the command exits 2 with exactly one ``retok: error: ...`` line and the scratch
+folder holds nothing new afterwards. Writes the markdown table and prints the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a case that names a hub id must not reach for the network
+
+def fixtures(root: Path) -> dict[str, str]:
+    """The input files and folders the cases refer to, built once in ``root``."""
+    from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
+
+    english = tiny_tokenizer()
+    model = root / "model"
+    tiny_llama(len(english)).save_pretrained(model)
+    english.save_pretrained(model)
+    tiny_tokenizer(GERMAN).save_pretrained(root / "tok-de")
+    tiny_tokenizer(GERMAN * 20, vocab_size=700).save_pretrained(root / "tok-big")
+    tiny_tokenizer(GERMAN, vocab_size=280).save_pretrained(root / "tok-other")
+    (root / "de.txt").write_text("\n".join(GERMAN * 30) + "\n", encoding="utf-8")
+    (root / "en.txt").write_text("\n".join(ENGLISH * 30) + "\n", encoding="utf-8")
+    (root / "latin1.txt").write_bytes("Größe\n".encode("latin-1"))
+    (root / "empty.txt").write_text("")
+    (root / "afile").write_text("x")
+    (root / "existing").mkdir()
+    return {"M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
+            "DE": str(root / "de.txt"), "EN": str(root / "en.txt"), "LATIN1": str(root / "latin1.txt"), "EMPTY": str(root / "empty.txt"),
+            "FILE": str(root / "afile"), "DIR": str(root / "existing")}
+
+
+def cases() -> list[tuple[str, list[str], dict[str, str]]]:
+    """(what is wrong, argv with {placeholders}, extra environment) for every case."""
+    t = ["transplant", "--model", "{M}", "--tokenizer", "{T}"]
+    e = ["eval", "--model", "{M}", "--text", "{DE}"]
+    k = ["train-tokenizer", "--corpus", "{DE}", "--like", "{M}"]
+    f = ["finetune", "--model", "{M}", "--train", "{DE}"]
+    no_env: dict[str, str] = {}
+    return [
+        ("transplant: --model missing", ["transplant", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: --modle typo", ["transplant", "--modle", "{M}", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: unknown method", [*t, "--out", "o", "--method", "fvtt"], no_env),
+        ("transplant: --sed typo", [*t, "--out", "o", "--sed", "1"], no_env),
+        ("transplant: option of another method", [*t, "--out", "o", "--method", "mean", "--output-pooling", "first"], no_env),
+        ("transplant: --model does not exist", ["transplant", "--model", "nothere/", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: --model is a file", ["transplant", "--model", "{FILE}", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: --tokenizer does not exist", ["transplant", "--model", "{M}", "--tokenizer", "./nothere", "--out", "o"], no_env),
+        ("transplant: --out exists", [*t, "--out", "{DIR}"], no_env),
+        ("transplant: --out is a file", [*t, "--out", "{FILE}"], no_env),
+        ("transplant: --out is a file, --overwrite", [*t, "--out", "{FILE}", "--overwrite"], no_env),
+        ("transplant: --out under /proc", [*t, "--out", "/proc/retok-out"], no_env),
+        ("transplant: --out under a file", [*t, "--out", "{FILE}/out"], no_env),
+        ("transplant: --out not UTF-8", [*t, "--out", "o\udcff"], no_env),
+        ("transplant: --old-tokenizer of another model", [*t, "--out", "o", "--old-tokenizer", "{OTHER}"], no_env),
+        ("transplant: --old-tokenizer larger than the matrix", [*t, "--out", "o", "--old-tokenizer", "{BIG}"], no_env),
+        ("transplant: --prior-weight 7", [*t, "--out", "o", "--method", "tokenadapt", "--prior-weight", "7"], no_env),
+        ("transplant: --temperature 0", [*t, "--out", "o", "--method", "wechsel", "--temperature", "0"], no_env),
+        ("transplant: --neighbors 0", [*t, "--out", "o", "--method", "wechsel", "--neighbors", "0"], no_env),
+        ("transplant: --output-pooling max", [*t, "--out", "o", "--output-pooling", "max"], no_env),
+        ("transplant: --seed -1", [*t, "--out", "o", "--seed", "-1"], no_env),
+        ("transplant: --seed x", [*t, "--out", "o", "--seed", "x"], no_env),
+        ("transplant: wechsel without vectors", [*t, "--out", "o", "--method", "wechsel"], no_env),
+        ("transplant: wechsel dictionary missing", [*t, "--out", "o", "--method", "wechsel", "--source-text", "{EN}", "--target-text", "{DE}", "--dictionary", "missing.tsv"], no_env),
+        ("transplant: focus without text", [*t, "--out", "o", "--method", "focus"], no_env),
+        ("transplant: tokenadapt --aux minlm", [*t, "--out", "o", "--method", "tokenadapt", "--aux", "minlm"], no_env),
+        ("transplant: compose --fvt-weight 2", [*t, "--out", "o", "--method", "compose", "--fvt-weight", "2"], no_env),
+        ("transplant: hub id not cached, offline", ["transplant", "--model", "someone/nothing", "--tokenizer", "{T}", "--out", "o"], {"HF_HUB_OFFLINE": "1"}),
+        ("eval: --text missing", ["eval", "--model", "{M}", "--text", "nothere.txt"], no_env),
+        ("eval: --text not UTF-8", ["eval", "--model", "{M}", "--text", "{LATIN1}"], no_env),
+        ("eval: --text empty", ["eval", "--model", "{M}", "--text", "{EMPTY}"], no_env),
+        ("eval: --max-bytes -5", [*e, "--max-bytes", "-5"], no_env),
+        ("eval: --max-bytes x", [*e, "--max-bytes", "x"], no_env),
+        ("eval: --window 1", [*e, "--window", "1"], no_env),
+        ("eval: --batch-size 0", [*e, "--batch-size", "0"], no_env),
+        ("eval: --tokenizer larger than the matrix", [*e, "--tokenizer", "{BIG}"], no_env),
+        ("eval: --json onto a folder", [*e, "--json", "{DIR}"], no_env),
+        ("eval: --json under /proc", [*e, "--json", "/proc/retok.json"], no_env),
+        ("eval: --dtype float8", [*e, "--dtype", "float8"], no_env),
+        ("eval: --model is a tokenizer folder", ["eval", "--model", "{T}", "--text", "{DE}"], no_env),
+        ("eval: --heldout --max-bytes -1", [*e, "--heldout", "--max-bytes", "-1"], no_env),
+        ("train-tokenizer: --vocab-size 0", [*k, "--vocab-size", "0", "--out", "o"], no_env),
+        ("train-tokenizer: --vocab-size x", [*k, "--vocab-size", "x", "--out", "o"], no_env),
+        ("train-tokenizer: --kind bep", [*k, "--vocab-size", "300", "--kind", "bep", "--out", "o"], no_env),
+        ("train-tokenizer: --corpus missing", ["train-tokenizer", "--corpus", "nothere.txt", "--like", "{M}", "--vocab-size", "300", "--out", "o"], no_env),
+        ("train-tokenizer: --corpus empty", ["train-tokenizer", "--corpus", "{EMPTY}", "--like", "{M}", "--vocab-size", "300", "--out", "o"], no_env),
+        ("train-tokenizer: --like missing", ["train-tokenizer", "--corpus", "{DE}", "--like", "./nothere", "--vocab-size", "300", "--out", "o"], no_env),
+        ("train-tokenizer: --out exists", [*k, "--vocab-size", "300", "--out", "{DIR}"], no_env),
+        ("train-tokenizer: --out under /proc", [*k, "--vocab-size", "300", "--out", "/proc/retok-tok"], no_env),
+        ("train-tokenizer: --supertoken-fraction 1.5", [*k, "--vocab-size", "300", "--supertokens", "--supertoken-fraction", "1.5", "--out", "o"], no_env),
+        ("train-tokenizer: --max-words 0", [*k, "--vocab-size", "300", "--supertokens", "--max-words", "0", "--out", "o"], no_env),
+        ("train-tokenizer: --min-frequency 0", [*k, "--vocab-size", "300", "--min-frequency", "0", "--out", "o"], no_env),
+        ("train-tokenizer: --supertokens with unigram", [*k, "--vocab-size", "300", "--kind", "unigram", "--supertokens", "--out", "o"], no_env),
+        ("train-tokenizer: --out missing", [*k, "--vocab-size", "300"], no_env),
+        ("finetune: --batch-size 0", [*f, "--out", "o", "--batch-size", "0"], no_env),
+        ("finetune: --lora-r 0", [*f, "--out", "o", "--lora-r", "0"], no_env),
+        ("finetune: --lora-r abc", [*f, "--out", "o", "--lora-r", "abc"], no_env),
+        ("finetune: --epochs 0", [*f, "--out", "o", "--epochs", "0"], no_env),
+        ("finetune: --lr 1e9", [*f, "--out", "o", "--lr", "1e9"], no_env),
+        ("finetune: --lr 0", [*f, "--out", "o", "--lr", "0"], no_env),
+        ("finetune: --lora-dropout 1", [*f, "--out", "o", "--lora-dropout", "1"], no_env),
+        ("finetune: --seq-len 1", [*f, "--out", "o", "--seq-len", "1"], no_env),
+        ("finetune: --eval-bytes 0", [*f, "--out", "o", "--eval-bytes", "0"], no_env),
+        ("finetune: --train-bytes 0", [*f, "--out", "o", "--train-bytes", "0"], no_env),
+        ("finetune: --weight-decay -1", [*f, "--out", "o", "--weight-decay", "-1"], no_env),
+        ("finetune: --warmup-steps -1", [*f, "--out", "o", "--warmup-steps", "-1"], no_env),
+        ("finetune: --embeddings some", [*f, "--out", "o", "--embeddings", "some"], no_env),
+        ("finetune: --learning-rate typo", [*f, "--out", "o", "--learning-rate", "1e-3"], no_env),
+        ("finetune: --train missing", ["finetune", "--model", "{M}", "--train", "nothere.txt", "--out", "o"], no_env),
+        ("finetune: --eval missing", [*f, "--eval", "nothere.txt", "--out", "o"], no_env),
+        ("finetune: --out exists", [*f, "--out", "{DIR}"], no_env),
+        ("finetune: --out under /proc", [*f, "--out", "/proc/retok-ft"], no_env),
+        ("finetune: --model does not exist", ["finetune", "--model", "./nothere", "--train", "{DE}", "--out", "o"], no_env),
+        ("assets: RETOK_CACHE is a file, --fetch", ["assets", "--fetch"], {"RETOK_CACHE": "{FILE}"}),
+        ("assets: RETOK_CACHE under /proc, --fetch", ["assets", "--fetch"], {"RETOK_CACHE": "/proc/retok-cache"}),
+        ("assets: --sed typo", ["assets", "--sed"], no_env),
+        ("demo: --vocab-size 0", ["demo", "--out", "d", "--vocab-size", "0"], no_env),
+        ("demo: --max-bytes -1", ["demo", "--out", "d", "--max-bytes", "-1"], no_env),
+        ("demo: --methods fvtt", ["demo", "--out", "d", "--methods", "fvtt"], no_env),
+        ("demo: --methods empty", ["demo", "--out", "d", "--methods", " , "], no_env),
+        ("demo: --save-method not evaluated", ["demo", "--out", "d", "--methods", "fvt", "--save-method", "mean"], no_env),
+        ("demo: --out is a file", ["demo", "--out", "{FILE}"], no_env),
+        ("demo: --out under /proc", ["demo", "--out", "/proc/retok-demo"], no_env),
+        ("methods: --sed typo", ["methods", "--sed"], no_env),
+        ("retok: command typo", ["tranplant"], no_env),
+        ("retok: no command", [], no_env),
+        ("retok: --verbose", ["--verbose"], no_env),
+    ]
+
+
+def listing(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def run_case(argv: list[str], env: dict[str, str], work: Path) -> tuple[int, list[str]]:
+    from retok.cli import main
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = main(argv)
+            except SystemExit as e:  # argparse's own exit would show up here
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return code, err.getvalue().strip().splitlines()
+
+
+def main(args: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="markdown file to write")
+    ns = p.parse_args(args)
+    ns.out = ns.out.resolve()  # the cases run in a scratch folder
+    rows, ok = [], 0
+    with tempfile.TemporaryDirectory(prefix="retok-bad-inputs-") as tmp:
+        root = Path(tmp)
+        paths = fixtures(root / "in")
+        work = root / "work"
+        work.mkdir()
+        os.chdir(work)
+        for n, (what, argv, env) in enumerate(cases(), start=1):
+            before = listing(root)
+            code, lines = run_case([a.format(**paths) for a in argv], {k: v.format(**paths) for k, v in env.items()}, work)
+            left = sorted(listing(root) - before)
+            passed = code == 2 and len(lines) == 1 and lines[0].startswith("retok: error: ") and not left
+            ok += passed
+            message = (lines[0] if lines else "").removeprefix("retok: error: ").replace("|", "\\|")
+            rows.append(f"| {n} | {what} | {code} | {len(lines)} | {', '.join(left) or '-'} | {'yes' if passed else 'NO'} | {message[:160]} |")
+        os.chdir(root.parent)
+    table = "| # | bad input | exit | stderr lines | left behind | ok | message |\n|---:|---|---:|---:|---|---|---|\n" + "\n".join(rows) + "\n"
+    summary = f"{ok} of {len(rows)} bad inputs: exit 2, one line, nothing left behind"
+    ns.out.parent.mkdir(parents=True, exist_ok=True)
+    ns.out.write_text(table + "\n" + summary + "\n", encoding="utf-8")
+    print(table)
+    print(summary)
+    return 0 if ok == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
