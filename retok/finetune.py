@@ -36,6 +36,7 @@ from .loading import load_model, load_tokenizer
 from .options import Checked, option
 from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
 from .packing import PackedText, pack, take_bytes
+from .progress import bars_on, hf_progress_bars
 from .trainer import TrainerConfig, lr_factor, train as train_loop
 from .transplant import CONFIG_NAME, read_retok_config
 
@@ -222,7 +223,8 @@ def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, co
     target = work / "merged"
     if target.exists():
         shutil.rmtree(target)
-    merged.save_pretrained(target)
+    with hf_progress_bars(bars_on()):
+        merged.save_pretrained(target)
     tok.save_pretrained(target)
     retok_config = read_retok_config(model_dir) or {}
     retok_config["finetune"] = {

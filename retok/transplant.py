@@ -70,7 +70,9 @@ class Transplanted:
 
     def save_pretrained(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write model, tokenizer and ``retok_config.json`` to ``path`` atomically."""
-        with atomic_dir(path, overwrite=overwrite) as tmp:
+        from .progress import bars_on, hf_progress_bars
+
+        with atomic_dir(path, overwrite=overwrite) as tmp, hf_progress_bars(bars_on()):
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             (tmp / CONFIG_NAME).write_text(json.dumps(self.retok_config(), indent=2) + "\n", encoding="utf-8")
