@@ -12,6 +12,7 @@ line starts without importing torch and transformers.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -39,12 +40,8 @@ _EXPORTS = {
     "CanonicalVocab": "retok.vocab",
     "VocabAlignment": "retok.vocab",
 }
-#: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``)
-_SUBMODULES = frozenset({
-    "assets", "atomic", "cache", "checkpoints", "data", "demo", "embeddings", "eval", "finetune", "index", "initializers",
-    "loading", "lohelp", "lora", "measure", "options", "packing", "pieces", "sentence_encoder", "static", "supertokens",
-    "testing", "tokenizer_pipeline", "tokenizer_training", "trainer", "transplant", "vocab",
-})
+#: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``): every public module
+_SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
     from .embeddings import TokenEmbeddings

@@ -200,10 +200,11 @@ def transplant(
             )
         old_tokenizer = where
     else:
+        old_tokenizer = load_tokenizer(old_tokenizer)
         own = _saved_tokenizer(_source_name(model))
         if own is not None:  # a wrong --old-tokenizer that happens to fit the matrix would pass silently otherwise
-            check_tokenizer_fits(model, load_tokenizer(old_tokenizer), what="old_tokenizer (--old-tokenizer)", own=own)
-    old_tokenizer = load_tokenizer(old_tokenizer)
+            check_tokenizer_fits(model, old_tokenizer, what="old_tokenizer (--old-tokenizer)", own=own)
+    old_tokenizer = load_tokenizer(old_tokenizer)  # a no-op for a tokenizer already loaded
     source = TokenEmbeddings.from_model(model, old_tokenizer)
     alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)
     updates = special_id_updates(model, alignment)
