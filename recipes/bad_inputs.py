@@ -38,9 +38,19 @@ def fixtures(root: Path) -> dict[str, str]:
     (root / "empty.txt").write_text("")
     (root / "afile").write_text("x")
     (root / "existing").mkdir()
+    (root / "small.txt").write_text(GERMAN[0] + "\n", encoding="utf-8")
+    import hypernet  # a hypernetwork trained for *another* model (same tokenizer, other weights)
+
+    other = root / "model-other"
+    tiny_llama(len(english), seed=1).save_pretrained(other)
+    english.save_pretrained(other)
+    tiny = hypernet.TrainConfig(stage1_steps=2, stage1_batch=16, steps=1, batch_size=2, seq_len=16, candidates=32, sampled_vocab=300,
+                                hidden=16, heads=2, aux_batch=8, warmup_steps=0, checkpoint_every=0)
+    hypernet.train(other, root / "de.txt", root / "hn-other", tiny, progress=False, log=lambda line: None)
     return {"M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
             "DE": str(root / "de.txt"), "EN": str(root / "en.txt"), "LATIN1": str(root / "latin1.txt"), "EMPTY": str(root / "empty.txt"),
-            "FILE": str(root / "afile"), "DIR": str(root / "existing")}
+            "FILE": str(root / "afile"), "DIR": str(root / "existing"), "SMALL": str(root / "small.txt"),
+            "HN_OTHER": str(root / "hn-other"), "M_OTHER": str(other)}
 
 
 def cases() -> list[tuple[str, list[str], dict[str, str]]]:
@@ -49,6 +59,8 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
     e = ["eval", "--model", "{M}", "--text", "{DE}"]
     k = ["train-tokenizer", "--corpus", "{DE}", "--like", "{M}"]
     f = ["finetune", "--model", "{M}", "--train", "{DE}"]
+    h = ["train-hypernet", "--model", "{M}", "--train", "{DE}"]
+    hn = [*t, "--method", "hypernet"]
     no_env: dict[str, str] = {}
     return [
         ("transplant: --model missing", ["transplant", "--tokenizer", "{T}", "--out", "o"], no_env),
@@ -124,6 +136,18 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("finetune: --out exists", [*f, "--out", "{DIR}"], no_env),
         ("finetune: --out under /proc", [*f, "--out", "/proc/retok-ft"], no_env),
         ("finetune: --model does not exist", ["finetune", "--model", "./nothere", "--train", "{DE}", "--out", "o"], no_env),
+        ("transplant: --method hypernet without --hypernet", [*hn, "--out", "o"], no_env),
+        ("transplant: --hypernet is not a hypernetwork folder", [*hn, "--hypernet", "{DIR}", "--out", "o"], no_env),
+        ("transplant: --hypernet trained for another model", [*hn, "--hypernet", "{HN_OTHER}", "--out", "o"], no_env),
+        ("transplant: --delta-scale without --swapped-base", [*t, "--base-model", "{M}", "--delta-scale", "0.5", "--out", "o"], no_env),
+        ("transplant: --base-model is a tokenizer folder", [*t, "--base-model", "{BIG}", "--out", "o"], no_env),
+        ("train-hypernet: --train too small", ["train-hypernet", "--model", "{M}", "--train", "{SMALL}", "--out", "o"], no_env),
+        ("train-hypernet: --out exists", [*h, "--out", "{DIR}"], no_env),
+        ("train-hypernet: --hidden not divisible by --heads", [*h, "--out", "o", "--hidden", "30"], no_env),
+        ("train-hypernet: --device cuda without a GPU", [*h, "--out", "o", "--device", "cuda"], no_env),
+        ("train-hypernet: --stepz typo", [*h, "--out", "o", "--stepz", "3"], no_env),
+        ("train-hypernet: --steps -1", [*h, "--out", "o", "--steps", "-1"], no_env),
+        ("train-hypernet: --model missing", ["train-hypernet", "--train", "{DE}", "--out", "o"], no_env),
         ("assets: RETOK_CACHE is a file, --fetch", ["assets", "--fetch"], {"RETOK_CACHE": "{FILE}"}),
         ("assets: RETOK_CACHE under /proc, --fetch", ["assets", "--fetch"], {"RETOK_CACHE": "/proc/retok-cache"}),
         ("assets: --sed typo", ["assets", "--sed"], no_env),

@@ -189,6 +189,18 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def publish(work: Path, out: Path, results: dict[str, Any], table: str, draw: Any, figure: str) -> None:
+    """Write results.json, results.md and the figure (``draw(path)``) into ``work``, then rename it to ``out``; print them."""
+    atomic_write_text(work / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(work / "results.md", table)
+    draw(work / figure)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(work, out)
+    print(table)
+    print(json.dumps(results["targets"], indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/init-benchmark")
@@ -256,14 +268,7 @@ def main() -> None:
                 targets[method]["speedup_paper_setting_same_work"] = ref["init_seconds"] / (paper["init_seconds"] - load(paper))
     table = markdown_table(rows, COLUMNS)
     moved = {k: v.replace(str(work), str(out)) for k, v in inputs.items()}  # where the files are after the rename below
-    atomic_write_text(work / "results.json", json.dumps({"rows": rows, "targets": targets, "inputs": moved}, indent=2) + "\n")
-    atomic_write_text(work / "results.md", table)
-    plot(rows, work / "bpb.png")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(work, out)
-    print(table)
-    print(json.dumps(targets, indent=2))
+    publish(work, out, {"rows": rows, "targets": targets, "inputs": moved}, table, lambda path: plot(rows, path), "bpb.png")
 
 
 if __name__ == "__main__":

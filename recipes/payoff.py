@@ -9,6 +9,8 @@ scored before and after on the full 64 KiB held-out text, and on an ``--curve-by
 How to run:
     python recipes/payoff.py --out runs/payoff                       # CPU: 512 KiB, ~45 min on 2 cores
     python recipes/payoff.py --out runs/payoff --train-bytes 65536   # a quick look
+    python recipes/payoff.py --out runs/payoff-hypernet --method hypernet --options '{"hypernet": "runs/hypernet/hn"}' \
+        --reuse-control docs/payoff-results.json                     # start from the hypernetwork; the control is reused
 Writes results.json, results.md and curve.png to --out.
 """
 
@@ -41,6 +43,9 @@ def main() -> None:
     parser.add_argument("--curve-bytes", type=int, default=8192)
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--method", default="fvt")
+    parser.add_argument("--options", default="{}", help='JSON options of the method, e.g. \'{"hypernet": "runs/hypernet/hn"}\'')
+    parser.add_argument("--reuse-control", type=Path,
+                        help="a results.json of an earlier payoff run whose control row (the original tokenizer) to reuse instead of rerunning it")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,7 +59,10 @@ def main() -> None:
     if not transplanted.exists():
         old = load_tokenizer(model_dir)
         tokenizer = train_tokenizer(train, vocab_size=32000, like=old)
-        transplant(load_model(model_dir), tokenizer, args.method, old_tokenizer=old).save_pretrained(transplanted)
+        transplant(load_model(model_dir), tokenizer, args.method, old_tokenizer=old, **json.loads(args.options)).save_pretrained(transplanted)
+    if args.reuse_control and not (out / "control.json").exists():  # the control does not depend on the method
+        control = next(r for r in json.loads(args.reuse_control.read_text()) if r["run"] == "control")
+        atomic_write_text(out / "control.json", json.dumps({**control, "reused_from": str(args.reuse_control)}, indent=2) + "\n")
 
     recipe = FinetuneConfig(
         train_bytes=args.train_bytes, seq_len=256, batch_size=4, lora_r=8, lora_alpha=16, lr=3e-4,

@@ -5,6 +5,8 @@ How to run:
     python recipes/readme_table.py payoff runs/payoff    # after `python recipes/payoff.py`
     python recipes/readme_table.py init runs/init-benchmark     # after `python recipes/init_benchmark.py`
     python recipes/readme_table.py supertokens runs/supertokens  # after `python recipes/supertokens.py`
+    python recipes/readme_table.py hypernet runs/hypernet-benchmark  # after `python recipes/hypernet_benchmark.py`
+    python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
 
@@ -25,12 +27,13 @@ def render_demo(run: Path) -> str:
     )
 
 
-def render_payoff(run: Path) -> str:
-    """The table, plus the curve copied to docs/ (runs/ is not committed)."""
+def render_payoff(run: Path, name: str = "payoff") -> str:
+    """The table, plus the curve and the JSON copied to docs/ (runs/ is not committed)."""
     docs = Path(__file__).resolve().parents[1] / "docs"
     docs.mkdir(exist_ok=True)
-    shutil.copyfile(run / "curve.png", docs / "payoff-curve.png")
-    return (run / "results.md").read_text(encoding="utf-8") + "\n![held-out BPB against training bytes](docs/payoff-curve.png)\n"
+    shutil.copyfile(run / "curve.png", docs / f"{name}-curve.png")
+    shutil.copyfile(run / "results.json", docs / f"{name}-results.json")
+    return (run / "results.md").read_text(encoding="utf-8") + f"\n![held-out BPB against training bytes](docs/{name}-curve.png)\n"
 
 
 def render_init(run: Path) -> str:
@@ -61,11 +64,31 @@ def render_init(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n\n![zero-shot BPB per initializer](docs/init-benchmark.png)\n"
 
 
+def render_hypernet(run: Path) -> str:
+    """The hypernetwork benchmark's tables and targets, plus its bar chart copied to docs/."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run / "bpb.png", docs / "hypernet-benchmark.png")
+    shutil.copyfile(run / "results.json", docs / "hypernet-benchmark-results.json")
+    t = json.loads((run / "results.json").read_text(encoding="utf-8"))["targets"]
+    c = t["canonical"]
+    lines = [f"- canonical task: hypernet {c['bpb']:.3f} BPB (target <= {c['target']}: {'met' if c['met'] else 'missed'}; "
+             f"stretch <= {c['stretch']}: {'met' if c['stretch_met'] else 'missed'})"]
+    for target, b in t["beats_every_heuristic"].items():
+        lines.append(f"- {target}: hypernet {b['hypernet']:.3f} vs best heuristic {b['best_heuristic']} {b['best_heuristic_bpb']:.3f} "
+                     f"({'better' if b['met'] else 'not better'}); never worse than fvt: {t['never_worse_than_fvt'][target]}")
+    p = t["prediction_262k"]
+    lines.append(f"- 262k-token target: {p['seconds']:.1f} s, peak RSS {p['peak_rss_mib']:.0f} MiB (targets < 120 s, < 4096 MiB: "
+                 f"{'met' if p['met'] else 'missed'})")
+    return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n\n![zero-shot BPB per initializer and target](docs/hypernet-benchmark.png)\n"
+
+
 def render_supertokens(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8")
 
 
-RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens}
+RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
+             "hypernet": render_hypernet, "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet")}
 
 
 def main() -> None:

@@ -1,12 +1,13 @@
 """The ``retok`` command line: a thin shell over the library's verbs.
 
     retok methods
-    retok transplant --model DIR --tokenizer DIR --method fvt --out DIR
+    retok transplant --model DIR --tokenizer DIR --method fvt --out DIR [--base-model DIR [--swapped-base DIR] [--delta-scale 0.5]]
     retok eval --model DIR --text FILE
     retok train-tokenizer --corpus FILE --vocab-size N --kind bpe --like DIR --out DIR [--supertokens]
     retok assets [--fetch]
     retok demo --out DIR
 
+Other packages add commands through the ``retok.commands`` entry-point group (:func:`plugin_commands`).
 Bad input prints one line ``retok: error: ...`` and exits with code 2.
 """
 
@@ -37,7 +38,7 @@ def _method_in(argv: Sequence[str]) -> str:
     return "fvt"
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, fields: list[dict]) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, fields: list[dict]) -> None:
     """One flag per config field (``--output-pooling first``) from its catalog entry, stored as ``opt_<field>`` strings.
 
     Values stay strings (or are absent when not given); the library coerces them to the field
@@ -74,7 +75,7 @@ def _other_method_hint(method: str) -> Callable[[str], str]:
     return hint
 
 
-def _options(args: argparse.Namespace, described: dict | None = None) -> dict[str, str]:
+def given_options(args: argparse.Namespace, described: dict | None = None) -> dict[str, str]:
     """The config options given as flags; with their catalog description, each value is checked first (no imports)."""
     given = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
     if described is not None:
@@ -104,9 +105,12 @@ def cmd_transplant(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
     from .transplant import transplant
 
-    options = _options(args, _method_description(args.method))
+    options = given_options(args, _method_description(args.method))
     check_output_dir(args.out, overwrite=args.overwrite)
-    result = transplant(args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer, **options)
+    result = transplant(
+        args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer,
+        base_model=args.base_model, swapped_base=args.swapped_base, delta_scale=args.delta_scale, **options,
+    )
     result.save_pretrained(args.out, overwrite=args.overwrite)
     print(f"{result.report}")
     for note in result.notes:
@@ -167,7 +171,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
 
-    options = _options(args, catalog.load()["configs"]["finetune"])  # bad values fail before torch is imported
+    options = given_options(args, catalog.load()["configs"]["finetune"])  # bad values fail before torch is imported
     check_output_dir(args.out, overwrite=args.overwrite)
 
     from .finetune import FinetuneConfig, finetune, history_curve
@@ -225,6 +229,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+PLUGIN_GROUP = "retok.commands"
+
+
+def plugin_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Commands other installed packages add to ``retok``: entry points ``add(subparsers)`` in group ``retok.commands``.
+
+    Each adds its subparser (with ``set_defaults(func=...)``) and must import nothing heavy at
+    that point. A plugin that fails to load is left out rather than breaking the command line.
+    """
+    from importlib.metadata import entry_points
+
+    adders = []
+    for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        try:
+            adders.append(point.load())
+        except Exception as e:  # noqa: BLE001  (a broken plugin must not take `retok` down with it)
+            print(f"retok: warning: command {point.name!r} ({point.value}) cannot be loaded: {e}", file=sys.stderr)
+    return adders
+
+
 def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     parser = Parser(prog="retok", description="Tokenizer transfer for pretrained language models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -237,9 +261,23 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", required=True, help="HF folder or hub id of the new tokenizer")
     p.add_argument("--old-tokenizer", help="the model's own tokenizer (default: the one in --model)")
     p.add_argument("--method", default="fvt", help=f"initializer: {', '.join(catalog.method_names())} (see `retok methods`)")
+    p.add_argument(
+        "--base-model", metavar="BASE",
+        help="--model is a fine-tuned variant of this model (folder or hub id, same vocabulary): the initializer reads "
+        "the base's embeddings and the result goes into --model, whose other weights are kept (ZeTT)",
+    )
+    p.add_argument(
+        "--swapped-base", metavar="DIR",
+        help="with --base-model: the base after its swap to --tokenizer (and continued training, e.g. `retok finetune`); "
+        "embeddings are taken from it and every other weight becomes fine-tuned + LAMBDA x (swapped base - base)",
+    )
+    p.add_argument(
+        "--delta-scale", type=argument_type(float, min=0.0), metavar="LAMBDA",
+        help="with --swapped-base: LAMBDA, the share of the swapped base's weight change added to --model (default 0.5; 0: none)",
+    )
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    _add_config_flags(p, _method_description(method)["options"])
+    add_config_flags(p, _method_description(method)["options"])
     p.set_defaults(func=cmd_transplant)
 
     p = sub.add_parser("eval", help="bits per byte and tokens per byte of a model on a text")
@@ -279,7 +317,7 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--eval", help="held-out UTF-8 text scored (BPB) during training")
     p.add_argument("--out", required=True, help="output folder for the merged model (checkpoints go to <out>.partial)")
     p.add_argument("--overwrite", action="store_true")
-    _add_config_flags(p, catalog.load()["configs"]["finetune"]["options"])
+    add_config_flags(p, catalog.load()["configs"]["finetune"]["options"])
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("assets", help="show (or --fetch) the cached demo assets")
@@ -294,6 +332,9 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--max-bytes", type=argument_type(int, min=1), default=65536, help="held-out bytes to score")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    for add in plugin_commands():
+        add(sub)
     return parser
 
 

@@ -71,6 +71,19 @@ def from_folder_or_hub(load: Callable[..., Any], name: str, *, what: str, **kwar
     return load(name, **kwargs)
 
 
+def model_name(model: PreTrainedModel) -> str:
+    """What a loaded model calls itself: the folder or hub id it came from, else its class name."""
+    return str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__)
+
+
+def saved_tokenizer(folder: str | os.PathLike) -> PreTrainedTokenizerBase | None:
+    """The tokenizer saved in a model folder, or None when ``folder`` is not a folder or holds none."""
+    path = Path(folder)
+    if not path.is_dir() or not any(path.glob("tokenizer*")):
+        return None
+    return load_tokenizer(path)
+
+
 def load_tokenizer(ref: str | os.PathLike | PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     """A tokenizer object, or load one from a folder / hub id."""
     if isinstance(ref, PreTrainedTokenizerBase):

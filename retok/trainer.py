@@ -76,9 +76,25 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+@dataclass(frozen=True)
+class Replicated:
+    """A part of a batch that every process gets whole, not sliced by :func:`shard` (e.g. a candidate set all sequences share).
+
+    ``value`` is a tensor (or anything with ``.to(device)``); the loss function reads ``batch[...].value``.
+    """
+
+    value: Any
+
+    def to(self, device: Any, **kwargs: Any) -> Replicated:
+        return Replicated(self.value.to(device, **kwargs))
+
+
 def shard(batch: Batch, rank: int, world: int) -> Batch:
-    """This process's equal slice (along dim 0) of a global batch: rows ``[rank * B/world, (rank + 1) * B/world)``."""
-    if world == 1:
+    """This process's equal slice (along dim 0) of a global batch: rows ``[rank * B/world, (rank + 1) * B/world)``.
+
+    :class:`Replicated` parts (and anything that is not a tensor or a container of them) are passed whole.
+    """
+    if world == 1 or isinstance(batch, Replicated):
         return batch
     if isinstance(batch, torch.Tensor):
         if batch.shape[0] % world:
@@ -289,4 +305,4 @@ def train(
     return TrainResult(history, total, time.perf_counter() - began, finished=True)
 
 
-__all__ = ["TrainResult", "TrainerConfig", "indexed_batches", "lr_factor", "rng_state", "set_rng_state", "shard", "train", "trainable_state"]
+__all__ = ["Replicated", "TrainResult", "TrainerConfig", "indexed_batches", "lr_factor", "rng_state", "set_rng_state", "shard", "train", "trainable_state"]

@@ -5,6 +5,15 @@ The flow: read the model's embeddings (:class:`TokenEmbeddings`), align the two 
 write them into the model, remap the special-token ids in its config, and keep the chat
 template. :meth:`Transplanted.save_pretrained` writes a folder that plain ``transformers`` loads,
 plus ``retok_config.json`` saying how it was made.
+
+Fine-tuned variants (ZeTT, Minixhofer et al. 2024, "Zero-Shot Tokenizer Transfer", ``apply_to_ft.py``):
+with ``base_model=``, the model is a fine-tuned variant of a base model with the same vocabulary.
+The initializer reads the *base* model's embeddings, because embedding predictors (learned ones,
+the FVT decomposition of a model the predictor was fitted to) are made for the base; the result is
+written into the fine-tuned model, whose other weights stay. With ``swapped_base=`` (the base after
+its own tokenizer swap and continued training, e.g. a ``retok finetune`` output), the fine-tuned
+model also gets the base's training delta: every non-embedding weight becomes
+``ft + delta_scale * (swapped_base - base)`` and the embeddings are the swapped base's.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ class Transplanted:
     report: InitReport
     source_model: str
     notes: list[str] = field(default_factory=list)
+    #: with ``base_model=``: ``{"base_model", "swapped_base", "delta_scale"}`` (see :func:`transplant`); else None
+    finetuned_transfer: dict[str, Any] | None = None
 
     @property
     def new_token_ids(self) -> list[int]:
@@ -62,6 +73,7 @@ class Transplanted:
             "torch_version": _version_of("torch"),
             "python_version": platform.python_version(),
             "source_model": self.source_model,
+            **({"finetuned_transfer": self.finetuned_transfer} if self.finetuned_transfer is not None else {}),
             **self.config.to_dict(),
             "report": self.report.to_dict(),
             "notes": self.notes,
@@ -91,20 +103,6 @@ def _version_of(package: str) -> str:
     import importlib
 
     return importlib.import_module(package).__version__
-
-
-def _source_name(model: PreTrainedModel) -> str:
-    return str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__)
-
-
-def _saved_tokenizer(folder: str) -> PreTrainedTokenizerBase | None:
-    """The tokenizer saved in a model folder, or None when ``folder`` is not a folder or holds none."""
-    from .loading import load_tokenizer
-
-    path = Path(folder)
-    if not path.is_dir() or not any(path.glob("tokenizer*")):
-        return None
-    return load_tokenizer(path)
 
 
 def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment) -> list[tuple[Any, str, Any]]:
@@ -164,6 +162,9 @@ def transplant(
     method: str | InitConfig = "fvt",
     *,
     old_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
+    base_model: PreTrainedModel | str | os.PathLike | None = None,
+    swapped_base: PreTrainedModel | str | os.PathLike | None = None,
+    delta_scale: float | None = None,
     **options: Any,
 ) -> Transplanted:
     """Swap the tokenizer of ``model``. Mutates ``model`` in place (load a fresh copy to keep the original).
@@ -173,26 +174,37 @@ def transplant(
         new_tokenizer: the tokenizer to transplant, or a folder / hub id.
         method: an initializer name (``retok.methods()``) or a config object such as ``FVTConfig()``.
         old_tokenizer: the tokenizer the model was trained with; defaults to the one in the model's folder.
+        base_model: ``model`` is a fine-tuned variant of this model (object, folder or hub id) with the same
+            vocabulary: the initializer reads the base's embeddings (predictors are fitted to the base) and the
+            result goes into ``model``, whose other weights are kept (ZeTT's ``apply_to_ft.py``). The base's
+            tokenizer is the one saved in its folder (for an object without one: ``model``'s).
+        swapped_base: with ``base_model``, the base after its own swap to ``new_tokenizer`` and possibly continued
+            training (a ``retok transplant`` or ``retok finetune`` folder): the embeddings are taken from it, and
+            every other weight becomes ``ft + delta_scale * (swapped_base - base)``.
+        delta_scale: λ of that sum, finite and >= 0 (default 0.5 with ``swapped_base``; 0 keeps ``model``'s weights).
         **options: the method's options (e.g. ``seed=1``).
 
     Returns:
         Transplanted: the model (new embeddings, config ids remapped), the new tokenizer, the config and a report.
 
     Raises:
-        RetokError: unknown method or option, a tokenizer that does not fit the model, or a new tokenizer
-            without a counterpart for a special token the model's config uses.
+        RetokError: unknown method or option, a tokenizer that does not fit the model, a new tokenizer
+            without a counterpart for a special token the model's config uses, or a base / swapped base
+            whose vocabulary, embedding shape or parameters do not match.
     """
     from .embeddings import TokenEmbeddings, check_tokenizer_fits
+    from .finetuned import FinetunedVariant, check_finetuned_options
     from .initializers import init_embeddings
     from .initializers.base import resolve_config
-    from .loading import load_model, load_tokenizer
+    from .loading import load_model, load_tokenizer, model_name, saved_tokenizer
     from .vocab import VocabAlignment
 
     config = resolve_config(method, options)  # check the method before any slow loading
+    scale = check_finetuned_options(base_model, swapped_base, delta_scale)
     model = load_model(model)
     new_tokenizer = load_tokenizer(new_tokenizer)
     if old_tokenizer is None:
-        where = _source_name(model)
+        where = model_name(model)
         if not Path(where).is_dir():
             raise RetokError(
                 f"cannot find the model's own tokenizer (model path {where!r} is not a local folder); pass old_tokenizer= "
@@ -201,25 +213,34 @@ def transplant(
         old_tokenizer = where
     else:
         old_tokenizer = load_tokenizer(old_tokenizer)
-        own = _saved_tokenizer(_source_name(model))
+        own = saved_tokenizer(model_name(model))
         if own is not None:  # a wrong --old-tokenizer that happens to fit the matrix would pass silently otherwise
             check_tokenizer_fits(model, old_tokenizer, what="old_tokenizer (--old-tokenizer)", own=own)
     old_tokenizer = load_tokenizer(old_tokenizer)  # a no-op for a tokenizer already loaded
-    source = TokenEmbeddings.from_model(model, old_tokenizer)
-    alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)
+    notes: list[str] = []
+    variant = None
+    if base_model is not None:
+        variant = FinetunedVariant.load(model, old_tokenizer, new_tokenizer, base_model, swapped_base, scale)
+        notes += variant.notes
+    source_model, source_tokenizer = (variant.base, variant.base_tokenizer) if variant else (model, old_tokenizer)
+    source = TokenEmbeddings.from_model(source_model, source_tokenizer)
+    alignment = VocabAlignment.build(source_tokenizer, new_tokenizer)
     updates = special_id_updates(model, alignment)
     result = init_embeddings(source, new_tokenizer, config, alignment=alignment)
-    source_name = _source_name(model)
-    result.embeddings.apply_to(model)
+    embeddings = variant.embeddings(result.embeddings) if variant else result.embeddings
+    source_name = model_name(model)
+    embeddings.apply_to(model)
+    if variant:
+        variant.add_delta()
     for cfg, name, value in updates:
         setattr(cfg, name, value)
-    notes = [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n]
+    notes += [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n]
     if result.report.counts.get("special-mean"):
         notes.append(f"{result.report.counts['special-mean']} special token(s) had no counterpart and got the mean row")
     for note in notes:
         if "not copied" in note:
             warnings.warn(note, stacklevel=2)
-    return Transplanted(model, new_tokenizer, config, result.report, source_name, notes)
+    return Transplanted(model, new_tokenizer, config, result.report, source_name, notes, variant.record if variant else None)
 
 
 __all__ = ["Transplanted", "read_retok_config", "special_id_updates", "transplant"]

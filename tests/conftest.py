@@ -53,3 +53,40 @@ def corpus(tmp_path):
     path = tmp_path / "de.txt"
     path.write_text("\n".join(GERMAN * 30) + "\n", encoding="utf-8")
     return path
+
+
+#: a hypernetwork trained for a handful of steps: enough to exercise every code path in a second
+TINY_HYPERNET = dict(stage1_steps=3, stage1_batch=32, steps=2, batch_size=2, seq_len=16, candidates=64, sampled_vocab=400,
+                     hidden=16, heads=2, aux_batch=16, warmup_steps=1, checkpoint_every=0)
+
+
+@pytest.fixture(scope="session")
+def hypernet_for(tmp_path_factory):
+    """``hypernet_for(model, tokenizer, **settings)`` -> the folder of a tiny hypernetwork trained for that model (once per model)."""
+    import hypernet
+    from hypernet.io import fingerprint
+    from retok.embeddings import TokenEmbeddings
+    from retok.loading import load_model, load_tokenizer
+    from retok.testing import ENGLISH
+
+    made: dict[str, str] = {}
+
+    def make(model, tokenizer=None, **changes) -> str:
+        folder = None
+        if not hasattr(model, "config"):  # a saved model: train on it where it is
+            folder, tokenizer, model = model, load_tokenizer(tokenizer or model), load_model(model)
+        source = TokenEmbeddings.from_model(model, tokenizer)
+        key = fingerprint(source.input, source.output) + repr(sorted(changes.items()))
+        if key not in made:
+            root = tmp_path_factory.mktemp("hypernet")
+            if folder is None:
+                folder = root / "model"
+                model.save_pretrained(folder)
+                tokenizer.save_pretrained(folder)
+            (root / "train.txt").write_text("\n".join((GERMAN + ENGLISH) * 20) + "\n", encoding="utf-8")
+            hypernet.train(folder, root / "train.txt", root / "hn", hypernet.TrainConfig(**{**TINY_HYPERNET, **changes}),
+                           progress=False, log=lambda line: None)
+            made[key] = str(root / "hn")
+        return made[key]
+
+    return make

@@ -1,7 +1,8 @@
 """Invariants every registered initializer must keep; a new method joins this matrix by registering.
 
-Each case is ``(method, options)``: ``options`` turns the tiny fastText vectors (the session
-fixture ``tiny_vectors``) into what the method needs to run. A method may appear more than once,
+Each case is ``(method, options)``: ``options(vectors, hypernet)`` turns the tiny fastText vectors
+(the session fixture ``tiny_vectors``) and ``hypernet()``, the folder of a tiny hypernetwork trained
+for the case's source model (fixture ``hypernet_for``), into what the method needs to run. A method may appear more than once,
 with other options (tokenadapt with its fastText space).
 """
 
@@ -12,12 +13,13 @@ from retok.embeddings import TokenEmbeddings
 from retok.initializers import INITIALIZERS, init_embeddings
 from retok.vocab import VocabAlignment
 
-NEEDS = {  # what a method needs beyond the two tokenizers, given the tiny vectors
-    "wechsel": lambda vectors: vectors.words(),
-    "focus": lambda vectors: {"fasttext_model": str(vectors.target_tokens)},
+NEEDS = {  # what a method needs beyond the two tokenizers
+    "wechsel": lambda vectors, hypernet: vectors.words(),
+    "focus": lambda vectors, hypernet: {"fasttext_model": str(vectors.target_tokens)},
+    "hypernet": lambda vectors, hypernet: {"hypernet": hypernet()},
 }
-CASES = [pytest.param(name, NEEDS.get(name, lambda vectors: {}), id=name) for name in INITIALIZERS.names()]
-CASES.append(pytest.param("tokenadapt", lambda vectors: {**vectors.words(), "aux": "fasttext"}, id="tokenadapt-fasttext"))
+CASES = [pytest.param(name, NEEDS.get(name, lambda vectors, hypernet: {}), id=name) for name in INITIALIZERS.names()]
+CASES.append(pytest.param("tokenadapt", lambda vectors, hypernet: {**vectors.words(), "aux": "fasttext"}, id="tokenadapt-fasttext"))
 
 
 @pytest.fixture
@@ -29,9 +31,10 @@ pytestmark = pytest.mark.parametrize("method, needs", CASES)
 
 
 @pytest.fixture
-def run(method, needs, tiny_vectors):
+def run(method, needs, tiny_vectors, hypernet_for, english_model, english_tokenizer):
     """``run(source, tokenizer, **extra)``: ``init_embeddings`` for this case of the matrix."""
-    return lambda source, tokenizer, **extra: init_embeddings(source, tokenizer, method, **needs(tiny_vectors), **extra)
+    options = needs(tiny_vectors, lambda: hypernet_for(english_model, english_tokenizer))
+    return lambda source, tokenizer, **extra: init_embeddings(source, tokenizer, method, **options, **extra)
 
 
 def test_shape_is_target_vocab_by_hidden_and_values_finite(run, source, german_tokenizer):

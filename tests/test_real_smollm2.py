@@ -41,10 +41,11 @@ def logits(model, tokenizer, text):
 
 
 @pytest.mark.parametrize("method", INITIALIZERS.names())
-def test_same_tokenizer_reproduces_the_original_logits_exactly(method, model_dir):
+def test_same_tokenizer_reproduces_the_original_logits_exactly(method, model_dir, hypernet_for):
+    options = {"hypernet": hypernet_for(model_dir)} if method == "hypernet" else {}
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
     before = logits(model, tokenizer, SENTENCE)
-    result = transplant(model, tokenizer, method)
+    result = transplant(model, tokenizer, method, **options)
     assert result.report.alignment["new"] == 0
     assert torch.equal(logits(model, tokenizer, SENTENCE), before)
 

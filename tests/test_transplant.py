@@ -17,9 +17,10 @@ def logits(model, tokenizer, text):
 
 
 @pytest.mark.parametrize("method", INITIALIZERS.names())
-def test_same_tokenizer_gives_identical_logits(method, english_model, english_tokenizer):
+def test_same_tokenizer_gives_identical_logits(method, english_model, english_tokenizer, hypernet_for):
+    options = {"hypernet": hypernet_for(english_model, english_tokenizer)} if method == "hypernet" else {}
     before = logits(english_model, english_tokenizer, TEXT)
-    transplant(english_model, english_tokenizer, method, old_tokenizer=english_tokenizer)
+    transplant(english_model, english_tokenizer, method, old_tokenizer=english_tokenizer, **options)
     assert torch.equal(logits(english_model, english_tokenizer, TEXT), before)
 
 

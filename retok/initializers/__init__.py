@@ -16,6 +16,9 @@ from .base import (
     register_initializer,
 )
 
+# learned predictors live in a separate package of that name (it imports retok, never the reverse)
+INITIALIZERS.register_lazy("hypernet", "hypernet.initializer:hypernet", install="install retok with its hypernet package (pip install retok)")
+
 __all__ = [
     "INITIALIZERS",
     "InitConfig",
