@@ -24,8 +24,10 @@ Writes results.json, results.md and bpb.png to --out; rows are cached in <out>.p
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,8 +105,10 @@ def main() -> None:
     work = out.parent / f"{out.name}.partial"
     hn = args.hypernet.resolve()
     training = json.loads((hn / "hypernet_config.json").read_text())["training"]
-    resume_or_start(work, {"vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "hypernet": str(hn),
-                           "hypernet_config": training["config"]})
+    # rows of a hypernetwork are cached under its weights' digest, the others under (target, label): another
+    # hypernetwork reruns only its own rows
+    resume_or_start(work, {"vocab_size": args.vocab_size, "max_bytes": args.max_bytes})
+    digest = hashlib.md5((hn / "hypernet.safetensors").read_bytes() + (hn / "stage1" / "hypernet.safetensors").read_bytes()).hexdigest()[:10]
     reused = args.inputs_from / "results.json"
     if reused.exists():
         base = json.loads(reused.read_text())["inputs"]
@@ -114,26 +118,26 @@ def main() -> None:
     text = held_out_text(assets.lohelp().text("de"), max_bytes=args.max_bytes)
     (work / "rows").mkdir(exist_ok=True)
 
-    def evaluate(n: int, label: str, method: str, options: dict[str, Any], target: str) -> dict[str, Any]:
+    def evaluate(label: str, method: str, options: dict[str, Any], target: str) -> dict[str, Any]:
+        name = f"{target}--{re.sub('[^a-z0-9]+', '-', label.lower()).strip('-')}" + (f"--{digest}" if method == "hypernet" else "")
+
         def compute() -> dict[str, Any]:
-            matrix = work / "rows" / f"{n:02d}.safetensors"
+            matrix = work / "rows" / f"{name}.safetensors"
             init = run_init({"method": method, "options": options}, inputs, inputs[TARGETS[target]], matrix)
             scored = score(inputs, inputs[TARGETS[target]], matrix, text)
             matrix.unlink()
             return {"label": label, "method": method, "target": target, **scored, "init_seconds": init["init_seconds"],
                     "init_peak_rss_mib": init.get("init_peak_rss_mib"), "counts": init["report"]["counts"]}
 
-        row = cached_json(work / "rows" / f"{n:02d}.json", compute)
+        row = cached_json(work / "rows" / f"{name}.json", compute)
         print(f"{label} -> {target}: BPB {row['bpb']:.3f}, {row['tokens_per_byte']:.3f} t/b, init {row['init_seconds']:.1f} s", flush=True)
         return row
 
     rows = [cached_json(work / "rows" / "original.json", lambda: {
         "label": "original SmolLM2 tokenizer", "method": "-", "target": "original", **score(inputs, inputs["model"], None, text)})]
-    n = 0
     for target in TARGETS:
         for label, method, options in methods(inputs, target, hn):
-            rows.append(evaluate(n, label, method, options, target))
-            n += 1
+            rows.append(evaluate(label, method, options, target))
 
     def prediction_cost(label: str, tokenizer: str) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
@@ -143,7 +147,7 @@ def main() -> None:
             return {"target": label, "target_size": init["report"]["alignment"]["target_size"], "predicted": init["report"]["counts"].get("hypernet", 0),
                     "seconds": init["init_seconds"], "peak_rss_mib": init["init_peak_rss_mib"], "rss_before_mib": init["rss_before_init_mib"]}
 
-        return cached_json(work / f"cost-{label}.json", compute)
+        return cached_json(work / f"cost-{re.sub('[^a-z0-9]+', '-', label.lower())}-{digest}.json", compute)
 
     costs = [prediction_cost("de-bpe-32k", inputs["tokenizer"]), prediction_cost("gemma-3 (262k)", str(assets.gemma3_270m()))]
     for c in costs:
