@@ -39,7 +39,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="the source causal LM: HF folder or hub id (stays frozen)")
     p.add_argument("--tokenizer", help="the model's tokenizer (default: the one in --model)")
     p.add_argument("--separator", help="the token that starts every training window (default: <|endoftext|> or the tokenizer's bos)")
-    p.add_argument("--train", required=True, action="append", help="UTF-8 training text, one paragraph per line (repeatable)")
+    p.add_argument("--train", action="append",
+                   help="UTF-8 training text, one paragraph per line (repeatable; default: the English and German training "
+                        "paragraphs of the demo corpus, fetched once)")
     p.add_argument("--out", required=True, help="hypernetwork folder (checkpoints go to <out>.partial; rerun to resume)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     add_config_flags(p, describe_config(TrainConfig))

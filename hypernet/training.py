@@ -74,7 +74,17 @@ def cat_pieces(*blocks: torch.Tensor) -> torch.Tensor:
     return torch.cat([F.pad(b, (0, width - b.shape[1]), value=PAD) for b in blocks])
 
 
-def read_streams(train: str | os.PathLike | Sequence[str | os.PathLike]) -> list[TextStream]:
+DEFAULT_LANGUAGES = ("en", "de")  # the demo corpus's languages a hypernetwork trains on when no text is given
+
+
+def read_streams(train: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[TextStream]:
+    """One stream per training file; ``None``: the English and German *training* paragraphs of the demo corpus."""
+    if train is None:
+        from retok.assets import lohelp
+        from retok.data import train_paragraphs
+
+        corpus = lohelp()
+        return [TextStream(f"lohelp:{lang} (training paragraphs)", "\n".join(train_paragraphs(corpus.text(lang)))) for lang in DEFAULT_LANGUAGES]
     files = [train] if isinstance(train, (str, os.PathLike)) else list(train)
     if not files:
         raise RetokError("no training text: pass at least one --train FILE")
@@ -137,7 +147,7 @@ def _digest(text: str) -> str:
 
 def train(
     model: str | os.PathLike,
-    train: str | os.PathLike | Sequence[str | os.PathLike],
+    train: str | os.PathLike | Sequence[str | os.PathLike] | None,
     out: str | os.PathLike,
     config: TrainConfig = TrainConfig(),
     *,
@@ -152,7 +162,8 @@ def train(
 
     Args:
         model: the source causal LM (folder or hub id); it stays frozen.
-        train: UTF-8 text file(s), one paragraph per line; batches cycle through the files.
+        train: UTF-8 text file(s), one paragraph per line; batches cycle through the files. ``None``: the
+            English and German training paragraphs of the LibreOffice help corpus (never its held-out text).
         out: the hypernetwork folder, written atomically when training ends.
         config: architecture, both stages, schedule, seed, device.
         tokenizer: the model's tokenizer, default the one in ``model``.

@@ -86,7 +86,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.axhline(original, color="black", linestyle="--", linewidth=1, label=f"original tokenizer {original:.3f}")
     ax.set_xticks([i + width for i in range(len(labels))], labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylim(min(r["bpb"] for r in rows) - 0.15, max(r["bpb"] for r in rows) + 0.05)
-    ax.set_ylabel("zero-shot BPB, held-out German (lower is better)")
+    ax.set_ylabel("zero-shot BPB, held-out German")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -182,9 +182,12 @@ def main() -> None:
     table += "\n" + markdown_table(costs, [("target", "hypernet prediction"), ("target_size", "vocabulary"), ("predicted", "rows predicted"),
                                            ("seconds", "seconds"), ("peak_rss_mib", "peak RSS MiB")])
     s = training["seconds"]
-    table += (f"\ntraining (default settings, 2 CPU cores): stage 1 {s.get('stage1', 0):.0f} s + stage 2 {s.get('stage2', 0):.0f} s, "
-              f"{s['total'] / 60:.1f} min in all\n")
-    publish(work, out, {"rows": rows, "costs": costs, "targets": targets, "training": training}, table, lambda path: plot(rows, path), "bpb.png")
+    cfg = training["config"]
+    table += (f"\ntraining ({cfg['stage1_steps']} stage-1 steps, {cfg['steps']} stage-2 steps, on {training.get('device', 'cpu')}): "
+              f"stage 1 {s.get('stage1', 0):.0f} s + stage 2 {s.get('stage2', 0):.0f} s, {s['total'] / 60:.1f} min in all\n")
+    moved = {k: v.replace(str(work), str(out)) for k, v in inputs.items()}  # where the files are after the rename
+    results = {"rows": rows, "costs": costs, "targets": targets, "training": training, "hypernet": str(hn), "inputs": moved}
+    publish(work, out, results, table, lambda path: plot(rows, path), "bpb.png")
 
 
 if __name__ == "__main__":

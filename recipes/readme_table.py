@@ -6,6 +6,7 @@ How to run:
     python recipes/readme_table.py init runs/init-benchmark     # after `python recipes/init_benchmark.py`
     python recipes/readme_table.py supertokens runs/supertokens  # after `python recipes/supertokens.py`
     python recipes/readme_table.py hypernet runs/hypernet-benchmark  # after `python recipes/hypernet_benchmark.py`
+    python recipes/readme_table.py hypernet-longer runs/hypernet-benchmark-400  # the same benchmark for a --steps 400 hypernetwork
     python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
@@ -64,12 +65,8 @@ def render_init(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n\n![zero-shot BPB per initializer](docs/init-benchmark.png)\n"
 
 
-def render_hypernet(run: Path) -> str:
-    """The hypernetwork benchmark's tables and targets, plus its bar chart copied to docs/."""
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    docs.mkdir(exist_ok=True)
-    shutil.copyfile(run / "bpb.png", docs / "hypernet-benchmark.png")
-    shutil.copyfile(run / "results.json", docs / "hypernet-benchmark-results.json")
+def hypernet_targets(run: Path) -> list[str]:
+    """The hypernetwork benchmark's targets, one line each."""
     t = json.loads((run / "results.json").read_text(encoding="utf-8"))["targets"]
     c = t["canonical"]
     lines = [f"- canonical task: hypernet {c['bpb']:.3f} BPB (target <= {c['target']}: {'met' if c['met'] else 'missed'}; "
@@ -80,7 +77,24 @@ def render_hypernet(run: Path) -> str:
     p = t["prediction_262k"]
     lines.append(f"- 262k-token target: {p['seconds']:.1f} s, peak RSS {p['peak_rss_mib']:.0f} MiB (targets < 120 s, < 4096 MiB: "
                  f"{'met' if p['met'] else 'missed'})")
+    return lines
+
+
+def render_hypernet(run: Path) -> str:
+    """The hypernetwork benchmark's tables and targets, plus its bar chart copied to docs/."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run / "bpb.png", docs / "hypernet-benchmark.png")
+    shutil.copyfile(run / "results.json", docs / "hypernet-benchmark-results.json")
+    lines = hypernet_targets(run)
     return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n\n![zero-shot BPB per initializer and target](docs/hypernet-benchmark.png)\n"
+
+
+def render_hypernet_longer(run: Path) -> str:
+    """A second hypernetwork run (other settings): its table and targets; the JSON copied to docs/."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    shutil.copyfile(run / "results.json", docs / f"{run.name}-results.json")
+    return (run / "results.md").read_text(encoding="utf-8") + "\n" + "\n".join(hypernet_targets(run)) + "\n"
 
 
 def render_supertokens(run: Path) -> str:
@@ -88,7 +102,8 @@ def render_supertokens(run: Path) -> str:
 
 
 RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
-             "hypernet": render_hypernet, "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet")}
+             "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
+             "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet")}
 
 
 def main() -> None:

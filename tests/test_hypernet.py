@@ -326,6 +326,7 @@ def test_two_processes_train_the_same_hypernetwork_as_one(saved, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tie", [True], ids=["tied"])  # the layout does not matter here; stop-and-resume covers both
 def test_training_killed_with_sigkill_mid_run_resumes_to_the_same_weights(saved, tmp_path):
     import signal
     import subprocess
@@ -367,3 +368,15 @@ def test_an_untrained_hypernetwork_transplants_exactly_like_fvt(tmp_path, englis
     assert torch.equal(got.embeddings.input, fvt.embeddings.input)
     if not source.tied:
         assert torch.equal(got.embeddings.output, fvt.embeddings.output)
+
+
+@pytest.mark.slow
+def test_default_training_text_is_the_demo_corpus_training_paragraphs_only():
+    from hypernet.training import read_streams
+    from retok.data import is_held_out
+
+    streams = read_streams(None)
+    assert [s.name.split(" ")[0] for s in streams] == ["lohelp:en", "lohelp:de"]
+    for stream in streams:
+        lines = stream.text.split("\n")
+        assert len(stream.text) > 1_000_000 and not any(is_held_out(line) for line in lines)
