@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from retok.errors import RetokError
 from retok.options import Checked, option
 
 
@@ -29,8 +30,6 @@ class Architecture(Checked):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.hidden % self.heads:
-            from retok.errors import RetokError
-
             raise RetokError(f"hidden={self.hidden} must be divisible by heads={self.heads}; e.g. --hidden {self.heads * 64}")
 
     def to_dict(self) -> dict[str, Any]:
