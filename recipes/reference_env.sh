@@ -2,6 +2,8 @@
 # Build .venv-ref: a separate Python environment with the *reference* implementations from PyPI,
 # wechsel==0.0.4 (CPJKU/wechsel) and deepfocus==1.0.1 (konstantinjdobler/focus), for the benchmark.
 # recipes/reference_init.py runs inside it and wraps their public APIs (no patching).
+# It also has zip2zip-compression==0.3.4 (epfl-dlab, the Rust LZW codec of zip2zip, a wheel):
+# recipes/lzw_reference.py compares retok.lzw with it and wrote tests/data/lzw_reference.json.
 #
 # Usage (from anywhere; idempotent):
 #     bash recipes/reference_env.sh
@@ -38,8 +40,9 @@ import importlib.metadata as md
 import fasttext  # noqa: F401
 from wechsel import WECHSEL  # noqa: F401
 from deepfocus import FOCUS  # noqa: F401
+import zip2zip_compression  # noqa: F401  (recipes/lzw_reference.py)
 print("reference env ok:", ", ".join(f"{p}=={md.version(p)}" for p in
-      ("wechsel", "deepfocus", "fasttext", "torch", "transformers", "numpy")))
+      ("wechsel", "deepfocus", "zip2zip-compression", "fasttext", "torch", "transformers", "numpy")))
 EOF
 }
 
@@ -53,7 +56,7 @@ start=$(date +%s)
 "$PY" -m pip install -q --upgrade pip
 "$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q "${PINS[@]}" tokenizers safetensors numpy
-"$PY" -m pip install -q "${PINS[@]}" fasttext==0.9.3 wechsel==0.0.4 deepfocus==1.0.1
+"$PY" -m pip install -q "${PINS[@]}" fasttext==0.9.3 wechsel==0.0.4 deepfocus==1.0.1 zip2zip-compression==0.3.4
 "$PY" -m pip check
 check_imports
 touch "$STAMP"

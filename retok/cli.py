@@ -339,22 +339,36 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
 
 
 def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    """``{name: subparser}`` of the ``retok`` parser."""
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    return dict(action.choices)
+    """``{name: subparser}`` of a parser (the ``retok`` parser, or a command with subcommands); empty if it has none."""
+    action = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
+    return dict(action.choices) if action is not None else {}
+
+
+def innermost_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[argparse.ArgumentParser, int]:
+    """The (sub)command parser that ``argv`` names (``retok zip2zip train`` -> the ``train`` parser) and where its flags start.
+
+    Returns ``(parser, 0)`` when ``argv`` names no command.
+    """
+    start = 0
+    while True:
+        subparsers = commands(parser)
+        word = next((i for i in range(start, len(argv)) if not argv[i].startswith("-")), None)
+        if not subparsers or word is None or argv[word] not in subparsers:
+            return parser, start
+        parser, start = subparsers[argv[word]], word + 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(_method_in(argv))
-        command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-        subparsers = commands(parser)
-        if command is None or argv[command] not in subparsers:
-            check_unknown_options(parser, argv if command is None else argv[:command])
+        command, start = innermost_command(parser, argv)
+        if command is parser:
+            first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+            check_unknown_options(parser, argv if first is None else argv[:first])
         else:
-            hint = _other_method_hint(_method_in(argv)) if argv[command] == "transplant" else None
-            check_unknown_options(subparsers[argv[command]], argv[command + 1 :], hint=hint)
+            hint = _other_method_hint(_method_in(argv)) if argv[start - 1] == "transplant" and start == 1 else None
+            check_unknown_options(command, argv[start:], hint=hint)
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except RetokError as err:

@@ -22,6 +22,18 @@ def is_tied(model: torch.nn.Module) -> bool:
     return out.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
 
 
+def embedding_weights(model: torch.nn.Module) -> tuple[torch.nn.Parameter, torch.nn.Parameter | None]:
+    """The live ``(input, output)`` embedding weights of ``model``, ``(V, d)`` each; output is None when tied.
+
+    Not copies (unlike :meth:`TokenEmbeddings.from_model`): for modules that read the frozen rows on
+    every forward, e.g. the zip2zip hyper-encoders, which embed a merged token from its base rows.
+    """
+    emb = model.get_input_embeddings()
+    if emb is None or not hasattr(emb, "weight"):
+        raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
+    return emb.weight, None if is_tied(model) else model.get_output_embeddings().weight
+
+
 class EmbeddingModuleNames(NamedTuple):
     """Leaf names of a model's embedding modules, e.g. ``embed_tokens`` and ``lm_head`` for Llama."""
 

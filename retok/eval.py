@@ -47,6 +47,7 @@ __all__ = [
     "bits_per_byte",
     "document_separator",
     "markdown_table",
+    "scoring_ids",
 ]
 
 #: Document-separator tokens, in order of preference (GPT-2/SmolLM2, Llama 3 base, SentencePiece, Gemma, Llama 3 chat).
@@ -178,6 +179,18 @@ def _check_round_trip(text: str, decoded: str) -> None:
     )
 
 
+def scoring_ids(tokenizer: PreTrainedTokenizerBase, text: str, *, strict: bool = True) -> list[int]:
+    """Step 1 of the protocol: the text's ids (no special tokens), checked to decode back to the text when ``strict``."""
+    # verbose=False: silences "sequence longer than model_max_length"; the caller cuts windows itself.
+    ids: list[int] = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    if strict:
+        decoded = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        _check_round_trip(text, decoded)
+    if not ids:
+        raise RetokError("the tokenizer turned the text into zero tokens; nothing to score")
+    return ids
+
+
 def _model_device(model: torch.nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
@@ -250,13 +263,7 @@ def bits_per_byte(
     model.eval()
     device = _model_device(model)
     with measure() as m, torch.inference_mode():
-        # verbose=False: silences "sequence longer than model_max_length"; we cut windows ourselves.
-        ids: list[int] = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        if strict:
-            decoded = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-            _check_round_trip(text, decoded)
-        if not ids:
-            raise RetokError("the tokenizer turned the text into zero tokens; nothing to score")
+        ids = scoring_ids(tokenizer, text, strict=strict)
 
         n_tokens = len(ids)
         all_ids = torch.tensor(ids, dtype=torch.long)

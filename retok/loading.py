@@ -97,6 +97,23 @@ def load_tokenizer(ref: str | os.PathLike | PreTrainedTokenizerBase) -> PreTrain
         raise RetokError(f"cannot load the tokenizer from {name!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
+def model_rows(ref: str | os.PathLike | PreTrainedModel) -> int:
+    """The number of embedding rows (``vocab_size``) of a model, read from its config without loading the weights."""
+    if isinstance(ref, PreTrainedModel):
+        return int(ref.get_input_embeddings().weight.shape[0])
+    from transformers import AutoConfig
+
+    name = _resolve(ref, "causal language model", "config.json")
+    try:
+        config = from_folder_or_hub(AutoConfig.from_pretrained, name, what="model config")
+    except RetokError:
+        raise
+    except Exception as err:
+        raise RetokError(f"cannot read the model config of {name!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(text.vocab_size)
+
+
 def load_model(ref: str | os.PathLike | PreTrainedModel, *, dtype: str = "float32", **kwargs: Any) -> PreTrainedModel:
     """A causal LM object, or load one from a folder / hub id (eval mode)."""
     if isinstance(ref, PreTrainedModel):

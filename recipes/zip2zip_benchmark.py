@@ -1,0 +1,383 @@
+#!/usr/bin/env python
+"""zip2zip benchmark: LZW hypertokens on SmolLM2-135M (K=2048, M=4, 1024-token windows), measured side by side.
+
+1. **codec**: compression ratio (base tokens / codes, 1024-token windows) on held-out German and
+   English LibreOffice help and on Python source (the installed ``transformers`` package's files,
+   not ``__init__.py``), with retok.lzw and with the reference package ``zip2zip-compression``
+   0.3.4 (run in ``.venv-ref`` by ``recipes/lzw_reference.py``): identical codes required, and the
+   throughput of both (1024-id windows, one long stream);
+2. **training**: LoRA + hyper-encoders on the same 512 KiB of German training text plus a 64 KiB
+   slice of training code, for zip2zip (K=2048) and for the control (K=0: plain LoRA, the same
+   recipe); compressed BPB before and after on held-out German and held-out code, steps, time;
+3. **generation**: greedy, KV cache, 20 prompts (10 German, 10 code) x 256 generated base tokens:
+   wall time per output byte, the trained zip2zip model vs the base model in the same loop (and
+   HF ``generate`` for reference);
+4. **stacked**: LZW on top of the German transplant (``retok demo``'s tokenizer, 32k BPE):
+   tokens per byte vs the transplant alone.
+
+How to run (alone on the machine; about 70 min on 2 CPU cores, most of it the two training runs):
+
+    bash recipes/reference_env.sh                       # once: .venv-ref with zip2zip-compression
+    .venv/bin/python recipes/zip2zip_benchmark.py --out runs/zip2zip-benchmark
+    .venv/bin/python recipes/readme_table.py zip2zip runs/zip2zip-benchmark
+
+Every part is cached in ``<out>.partial/`` (the trained models too), so an interrupted run resumes.
+Writes results.json, results.md and zip2zip.png to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from init_benchmark import publish  # noqa: E402
+
+from retok import assets  # noqa: E402
+from retok.atomic import check_output_dir  # noqa: E402
+from retok.checkpoints import cached_json, resume_or_start  # noqa: E402
+from retok.data import held_out_text, is_held_out, train_paragraphs  # noqa: E402
+from retok.eval import markdown_table, scoring_ids  # noqa: E402
+from retok.loading import load_model, load_tokenizer  # noqa: E402
+from retok.packing import take_bytes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+K, M, WINDOW = 2048, 4, 1024
+TARGETS = {"bpb_within": 0.05, "fewer_tokens_de": 0.18, "fewer_tokens_code": 0.25, "generation_faster": 0.15}
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def python_files() -> list[Path]:
+    """The installed transformers package's Python files (not ``__init__.py``), in path order."""
+    import transformers
+
+    root = Path(transformers.__file__).parent
+    return sorted(p for p in root.rglob("*.py") if p.name != "__init__.py")
+
+
+def code_split(max_bytes: int) -> tuple[list[str], str]:
+    """(training files, held-out text): a file is held out by the md5 rule on its path inside the package."""
+    import transformers
+
+    root = Path(transformers.__file__).parent
+    train, held = [], []
+    for path in python_files():
+        text = path.read_text(encoding="utf-8").strip()
+        if text:
+            (held if is_held_out(str(path.relative_to(root))) else train).append(text)
+    return take_bytes(train, max_bytes), "\n".join(take_bytes(held, max_bytes))
+
+
+def build_texts(work: Path, train_bytes: int, code_bytes: int, eval_bytes: int) -> dict[str, Any]:
+    corpus = assets.lohelp()
+    code_train, code_held = code_split(max(code_bytes, eval_bytes))
+    texts = {
+        "de": held_out_text(corpus.text("de"), max_bytes=eval_bytes),
+        "en": held_out_text(corpus.text("en"), max_bytes=eval_bytes),
+        "code": "\n".join(take_bytes(code_held.split("\n"), eval_bytes)),
+    }
+    folder = work / "texts"
+    folder.mkdir(exist_ok=True)
+    for name, text in texts.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    train = take_bytes(train_paragraphs(corpus.text("de")), train_bytes) + take_bytes(code_train, code_bytes)
+    (folder / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    return {name: str(folder / f"{name}.txt") for name in texts} | {"train": str(folder / "train.json"),
+            "train_bytes_de": len("\n".join(take_bytes(train_paragraphs(corpus.text("de")), train_bytes)).encode()),
+            "train_bytes_code": len("\n".join(take_bytes(code_train, code_bytes)).encode())}
+
+
+def read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- 1. codec
+
+
+def lzw_settings(tokenizer: Any, rows: int) -> Any:
+    from retok.lzw import LZWConfig
+
+    return LZWConfig.from_tokenizer(tokenizer, vocab_size=rows, max_codebook_size=K, max_subtokens=M)
+
+
+def codec_part(work: Path, texts: dict[str, Any], reference_python: str) -> dict[str, Any]:
+    from hypernet.zip2zip_eval import codec_stats
+
+    model = assets.smollm2()
+    tok = load_tokenizer(model)
+    config = lzw_settings(tok, load_model(model).get_input_embeddings().weight.shape[0])
+    cases, rows = [], {}
+    for name in ("de", "en", "code"):
+        text = read(texts[name])
+        ids = scoring_ids(tok, text)
+        stats = codec_stats(ids, config, window=WINDOW, n_bytes=len(text.encode("utf-8")))
+        rows[name] = {k: v for k, v in stats.items() if k != "per_window"}
+        cases.append({"name": name, "ids": ids, "config": config.to_dict()})
+    cases_file = work / "codec-cases.json"
+    cases_file.write_text(json.dumps(cases), encoding="utf-8")
+    result_file = work / "codec-reference.json"
+    run = subprocess.run([reference_python, str(ROOT / "recipes" / "lzw_reference.py"), "--compare", str(cases_file),
+                          "--out", str(result_file), "--window", str(WINDOW)], capture_output=True, text=True)
+    if not result_file.exists():
+        raise SystemExit(f"the reference codec run failed ({reference_python}); build .venv-ref with "
+                         f"`bash recipes/reference_env.sh` or pass --reference-python\n{run.stderr[-2000:]}")
+    reference = json.loads(result_file.read_text(encoding="utf-8"))
+    for case in reference["cases"]:
+        rows[case["name"]]["reference_ratio"] = case["window_compression_ratio"]["package"]
+        rows[case["name"]]["identical_to_reference"] = case["identical"]
+    return {"domains": rows, "identical": reference["identical"], "throughput": reference["total"],
+            "package": reference["package"], "disabled_ids": len(config.disabled_ids)}
+
+
+# --------------------------------------------------------------------------- 2. training and scoring
+
+
+def train_arm(work: Path, texts: dict[str, Any], codebook: int) -> dict[str, Any]:
+    from hypernet.zip2zip_config import Zip2ZipTrainConfig
+    from hypernet.zip2zip_train import train
+
+    out = work / f"model-k{codebook}"
+    config = Zip2ZipTrainConfig(max_codebook_size=codebook, max_subtokens=M, window=WINDOW, train_bytes=None, eval_every=0)
+    began = time.perf_counter()
+    result = train(assets.smollm2(), json.loads(read(texts["train"])), out, config, overwrite=True)
+    return {"folder": str(out), "steps": result.steps, "seconds": result.seconds, "wall_seconds": time.perf_counter() - began,
+            "train_bytes": result.train_bytes, "base_tokens": result.base_tokens,
+            "final_loss": [h["loss"] for h in result.history if "loss" in h][-1]}
+
+
+def score(folder: str | None, codebook: int, text_file: str) -> dict[str, Any]:
+    """Compressed BPB of a trained folder, or (folder None) of the base model with fresh encoders at this K."""
+    from hypernet.zip2zip import Zip2ZipLM
+    from hypernet.zip2zip_config import Zip2ZipTrainConfig
+    from hypernet.zip2zip_eval import compressed_bits_per_byte
+    from hypernet.zip2zip_train import wrap
+
+    import torch
+
+    if folder is None:
+        torch.manual_seed(0)
+        model = assets.smollm2()
+        tok = load_tokenizer(model)
+        net = wrap(load_model(model), tok, Zip2ZipTrainConfig(max_codebook_size=codebook, max_subtokens=M))
+    else:
+        net, tok = Zip2ZipLM.from_pretrained(folder), load_tokenizer(folder)
+    return compressed_bits_per_byte(net, tok, read(text_file), window=WINDOW).to_dict()
+
+
+# --------------------------------------------------------------------------- 3. generation
+
+
+def prompts(texts: dict[str, Any], n: int) -> list[str]:
+    """``n / 2`` German held-out paragraphs and ``n / 2`` held-out code openings (the first ~400 characters)."""
+    german = [p for p in read(texts["de"]).split("\n") if len(p) > 80][: n // 2]
+    code = read(texts["code"]).split("\n\n")
+    code = [c[:400] for c in code if len(c) > 200][: n - len(german)]
+    return german + code
+
+
+def generation_part(folder: str, texts: dict[str, Any], n: int, tokens: int) -> dict[str, Any]:
+    import torch
+
+    from hypernet.generate import generate
+    from hypernet.zip2zip import Zip2ZipLM
+    from hypernet.zip2zip_config import Zip2ZipTrainConfig
+    from hypernet.zip2zip_train import wrap
+
+    torch.set_num_threads(2)
+    zipped = Zip2ZipLM.from_pretrained(folder)
+    tok = load_tokenizer(folder)
+    base_model = load_model(assets.smollm2())
+    base = wrap(base_model, tok, Zip2ZipTrainConfig(max_codebook_size=0, max_subtokens=M))
+    rows: dict[str, list[dict[str, Any]]] = {"zip2zip": [], "base": [], "hf_generate": []}
+    for prompt in prompts(texts, n):
+        for name, net in (("zip2zip", zipped), ("base", base)):
+            g = generate(net, tok, prompt, max_new_tokens=tokens, stop_at_eos=False)
+            rows[name].append({"bytes": len(g.text.encode("utf-8")), "base_tokens": len(g.base_ids), "codes": len(g.codes),
+                               "hyper": g.n_hyper, "decode_seconds": g.decode_seconds, "prefill_seconds": g.prefill_seconds})
+        ids = tok([tok.convert_ids_to_tokens(0) + prompt], add_special_tokens=False, return_tensors="pt")["input_ids"]
+        began = time.perf_counter()
+        with torch.inference_mode():
+            out = base_model.generate(ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+        seconds = time.perf_counter() - began
+        text = tok.decode(out[0, ids.shape[1]:])
+        rows["hf_generate"].append({"bytes": len(text.encode("utf-8")), "base_tokens": tokens, "codes": tokens, "hyper": 0,
+                                    "decode_seconds": seconds, "prefill_seconds": 0.0})
+    summary = {}
+    for name, items in rows.items():
+        total_bytes = sum(r["bytes"] for r in items)
+        decode = sum(r["decode_seconds"] for r in items)
+        both = decode + sum(r["prefill_seconds"] for r in items)
+        summary[name] = {"prompts": len(items), "bytes": total_bytes, "codes": sum(r["codes"] for r in items),
+                         "base_tokens": sum(r["base_tokens"] for r in items), "hypertokens": sum(r["hyper"] for r in items),
+                         "ms_per_byte": 1000 * decode / total_bytes, "ms_per_byte_with_prefill": 1000 * both / total_bytes}
+    return {"summary": summary, "rows": rows}
+
+
+# --------------------------------------------------------------------------- 4. stacked on the transplant
+
+
+def stacked_part(work: Path, texts: dict[str, Any], vocab_size: int) -> dict[str, Any]:
+    from hypernet.zip2zip_eval import codec_stats
+    from retok.tokenizer_training import save_tokenizer, train_tokenizer
+
+    model = assets.smollm2()
+    old = load_tokenizer(model)
+    folder = work / "german-tokenizer"
+    if not folder.exists():  # the demo's tokenizer: German byte-level BPE on the training paragraphs, SmolLM2's specials
+        save_tokenizer(train_tokenizer(train_paragraphs(assets.lohelp().text("de")), vocab_size=vocab_size, like=old), folder)
+    german = load_tokenizer(folder)
+    text = read(texts["de"])
+    n_bytes = len(text.encode("utf-8"))
+    rows = {}
+    for name, tok, v0 in (("smollm2", old, len(old)), ("transplant", german, len(german))):
+        stats = codec_stats(scoring_ids(tok, text), lzw_settings(tok, v0), window=WINDOW, n_bytes=n_bytes)
+        rows[name] = {"tokens_per_byte": stats["base_tokens_per_byte"], "with_lzw_tokens_per_byte": stats["tokens_per_byte"],
+                      "compression_ratio": stats["compression_ratio"]}
+    rows["transplant_plus_lzw_vs_smollm2"] = 1 - rows["transplant"]["with_lzw_tokens_per_byte"] / rows["smollm2"]["tokens_per_byte"]
+    return rows
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    codec, scores, arms, gen, stacked = (results[k] for k in ("codec", "scores", "training", "generation", "stacked"))
+    lines = ["Compression (1024-token windows, K=2048, M=4):", ""]
+    lines.append(markdown_table(
+        [{"domain": d, "ours": r["compression_ratio"], "reference": r["reference_ratio"], "fewer": 100 * r["token_reduction"],
+          "identical": "yes" if r["identical_to_reference"] else "NO"} for d, r in codec["domains"].items()],
+        [("domain", "held-out text"), ("ours", "ratio, retok.lzw"), ("reference", f"ratio, {codec['package']}"),
+         ("fewer", "% fewer tokens"), ("identical", "identical codes")]))
+    t = codec["throughput"]
+    lines.append(f"\nCodec throughput (ids/s, median of 5): 1024-id windows retok {t['windows']['retok_ids_per_s']:,} vs "
+                 f"package {t['windows']['package_ids_per_s']:,} ({t['windows']['retok_over_package']:.2f}x); one long stream "
+                 f"retok {t['stream']['retok_ids_per_s']:,} vs package {t['stream']['package_ids_per_s']:,} "
+                 f"({t['stream']['retok_over_package']:.2f}x).\n")
+    table = []
+    for label, key in (("base model (no training)", "base"), ("zip2zip, untrained encoders", "untrained"),
+                       ("control: LoRA, K=0", "control"), ("zip2zip: LoRA + encoders, K=2048", "zip2zip")):
+        row = {"model": label}
+        for domain in ("de", "code"):
+            s = scores[f"{key}-{domain}"]
+            row[f"bpb_{domain}"], row[f"tpb_{domain}"] = s["bpb"], s["tokens_per_byte"]
+        arm = arms.get(key)
+        row["steps"], row["seconds"] = (arm["steps"], round(arm["seconds"])) if arm else (None, None)
+        table.append(row)
+    lines.append(f"Training on {arms['zip2zip']['train_bytes']:,} bytes (German + code), compressed BPB on held-out text:\n")
+    lines.append(markdown_table(table, [("model", "model"), ("bpb_de", "BPB de"), ("tpb_de", "tokens/byte de"),
+                                        ("bpb_code", "BPB code"), ("tpb_code", "tokens/byte code"), ("steps", "steps"),
+                                        ("seconds", "train s")]))
+    g = gen["summary"]
+    lines.append("\nGeneration (greedy, KV cache, 20 prompts x 256 base tokens; decode wall time per output byte):\n")
+    lines.append(markdown_table(
+        [{"model": name, "ms": s["ms_per_byte"], "ms_all": s["ms_per_byte_with_prefill"], "codes": s["codes"],
+          "tokens": s["base_tokens"], "hyper": s["hypertokens"], "bytes": s["bytes"]} for name, s in g.items()],
+        [("model", "model"), ("ms", "ms / byte"), ("ms_all", "ms / byte incl. prefill"), ("codes", "steps (codes)"),
+         ("tokens", "base tokens"), ("hyper", "hypertokens emitted"), ("bytes", "bytes")]))
+    lines.append("\nStacked on the German transplant (held-out German, tokens per byte):\n")
+    lines.append(markdown_table(
+        [{"tokenizer": name, "alone": r["tokens_per_byte"], "lzw": r["with_lzw_tokens_per_byte"], "ratio": r["compression_ratio"]}
+         for name, r in stacked.items() if isinstance(r, dict)],
+        [("tokenizer", "tokenizer"), ("alone", "tokens/byte"), ("lzw", "tokens/byte with LZW"), ("ratio", "ratio")]))
+    z, c = scores["zip2zip-de"], scores["control-de"]
+    zc, cc = scores["zip2zip-code"], scores["control-code"]
+    targets = {
+        "bpb_gap_de": z["bpb"] / c["bpb"] - 1, "bpb_gap_code": zc["bpb"] / cc["bpb"] - 1,
+        "fewer_tokens_de": 1 - z["n_codes"] / c["n_codes"], "fewer_tokens_code": 1 - zc["n_codes"] / cc["n_codes"],
+        "generation_time_saved": 1 - g["zip2zip"]["ms_per_byte"] / g["base"]["ms_per_byte"],
+        "identical_codes": codec["identical"], "goals": TARGETS,
+    }
+    targets["met"] = {
+        "bpb_within_5pct": max(targets["bpb_gap_de"], targets["bpb_gap_code"]) <= TARGETS["bpb_within"],
+        "fewer_tokens_de": targets["fewer_tokens_de"] >= TARGETS["fewer_tokens_de"],
+        "fewer_tokens_code": targets["fewer_tokens_code"] >= TARGETS["fewer_tokens_code"],
+        "generation": targets["generation_time_saved"] >= TARGETS["generation_faster"],
+        "identical_codes": codec["identical"],
+    }
+    lines.append("\nTargets: " + "; ".join(
+        [f"BPB gap to the control de {100 * targets['bpb_gap_de']:+.1f}%, code {100 * targets['bpb_gap_code']:+.1f}% (goal within 5%)",
+         f"fewer tokens de {100 * targets['fewer_tokens_de']:.1f}% (goal 18%), code {100 * targets['fewer_tokens_code']:.1f}% (goal 25%)",
+         f"generation time per byte {100 * targets['generation_time_saved']:+.1f}% saved (goal 15%)",
+         f"identical codes to the reference: {'yes' if codec['identical'] else 'NO'}"]) + ".\n")
+    return "\n".join(lines), targets
+
+
+def draw(results: dict[str, Any]):
+    def plot(path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+        domains = list(results["codec"]["domains"])
+        ratios = [results["codec"]["domains"][d]["compression_ratio"] for d in domains]
+        left.bar(domains, ratios, color="#4c72b0")
+        left.set_ylabel("base tokens / hypertoken codes")
+        left.set_title("LZW compression, 1024-token windows")
+        left.set_ylim(1.0, max(ratios) * 1.1)
+        names = ["base", "control", "zip2zip"]
+        for i, domain in enumerate(("de", "code")):
+            values = [results["scores"][f"{n}-{domain}"]["bpb"] for n in names]
+            right.bar([x + 0.38 * i for x in range(len(names))], values, width=0.36, label=domain)
+        right.set_xticks([x + 0.19 for x in range(len(names))], names)
+        right.set_ylabel("held-out bits per byte")
+        right.set_title("after 512 KiB of training")
+        right.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+
+    return plot
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/zip2zip-benchmark")
+    parser.add_argument("--train-bytes", type=int, default=524288, help="German training bytes (default 512 KiB)")
+    parser.add_argument("--code-bytes", type=int, default=65536, help="training code bytes (default 64 KiB)")
+    parser.add_argument("--eval-bytes", type=int, default=65536, help="held-out bytes per domain (default 64 KiB)")
+    parser.add_argument("--prompts", type=int, default=20)
+    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--reference-python", default=str(ROOT / ".venv-ref" / "bin" / "python"),
+                        help="a Python with zip2zip-compression 0.3.4 (default .venv-ref)")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args()
+    out = check_output_dir(args.out, overwrite=args.overwrite)
+    work = out.parent / f"{out.name}.partial"
+    settings = {"train_bytes": args.train_bytes, "code_bytes": args.code_bytes, "eval_bytes": args.eval_bytes,
+                "prompts": args.prompts, "new_tokens": args.new_tokens, "k": K, "m": M, "window": WINDOW}
+    resume_or_start(work, settings)
+    texts = cached_json(work / "texts.json", lambda: build_texts(work, args.train_bytes, args.code_bytes, args.eval_bytes))
+    step = lambda name, compute: cached_json(work / f"{name}.json", compute)  # noqa: E731
+    results: dict[str, Any] = {"settings": settings, "texts": texts}
+    results["codec"] = step("codec", lambda: codec_part(work, texts, args.reference_python))
+    print(json.dumps(results["codec"]["domains"], indent=1), flush=True)
+    results["stacked"] = step("stacked", lambda: stacked_part(work, texts, 32000))
+    arms = {"zip2zip": step("train-zip2zip", lambda: train_arm(work, texts, K)),
+            "control": step("train-control", lambda: train_arm(work, texts, 0))}
+    results["training"] = arms
+    scores = {}
+    for domain in ("de", "code"):
+        scores[f"base-{domain}"] = step(f"score-base-{domain}", lambda: score(None, 0, texts[domain]))
+        scores[f"untrained-{domain}"] = step(f"score-untrained-{domain}", lambda: score(None, K, texts[domain]))
+        for arm, row in arms.items():
+            scores[f"{arm}-{domain}"] = step(f"score-{arm}-{domain}", lambda: score(row["folder"], 0, texts[domain]))
+        print({k: round(v["bpb"], 4) for k, v in scores.items()}, flush=True)
+    results["scores"] = scores
+    results["generation"] = step("generation", lambda: generation_part(arms["zip2zip"]["folder"], texts, args.prompts, args.new_tokens))
+    table, targets = report(results)
+    results["targets"] = targets
+    results["digest"] = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    publish(work, out, results, table, draw(results), "zip2zip.png")
+
+
+if __name__ == "__main__":
+    main()
