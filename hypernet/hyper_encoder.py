@@ -5,18 +5,22 @@ input encoder, its LM-head rows for the output encoder):
 
     x_i = W_in E[p_i] + pos_i                      learnable positions (so [a, b] and [b, a] differ)
     h   = Blocks(x)                                pre-LN transformer layers; pads are masked as keys
-    row = E[p_1] + W_out LN(mean_{i <= n} h_i)     masked mean: pads take no part
+    row = E[p_r] + W_out LN(mean_{i <= n} h_i)     masked mean: pads take no part
 
-``W_out`` (weight and bias) starts at exactly zero, so an untrained encoder returns the first
-token's row bit for bit. zip2zip++ learned the hard way that a zero-initialised *projection* does
-nothing when the encoder has none (its width equal to the model's); here the projection always
-exists, whatever the width, and a test checks the first-token identity.
+``W_out`` (weight and bias) starts at exactly zero, so an untrained encoder returns the residual
+row ``E[p_r]`` bit for bit: the entry's first token (zip2zip's choice, the default of the output
+encoder: a hypertoken starts as the token it begins with), its last token (the default of the
+input encoder in :mod:`hypernet.zip2zip_train`: the model then reads the position as the token
+that precedes the next prediction, which measured clearly better, see the benchmark notes) or the
+mean. zip2zip++ learned the hard way that a zero-initialised *projection* does nothing when the
+encoder has none (its width equal to the model's); here the projection always exists, whatever the
+width, and a test checks the identity.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -38,6 +42,7 @@ class EncoderArch(Checked):
     layers: int = option(2, "transformer layers", min=0)
     heads: int = option(4, "attention heads (hidden must be divisible by it)", min=1)
     ffn_mult: int = option(2, "MLP width as a multiple of hidden", min=1)
+    residual: Literal["first", "last", "mean"] = option("first", "the base row an untrained encoder returns: the entry's first token, last token, or their mean")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -87,7 +92,16 @@ class HyperEncoder(nn.Module):
             x = block(x, keep)
         weights = keep.to(x.dtype).unsqueeze(-1)  # (N, M, 1)
         pooled = (x * weights).sum(dim=1) / weights.sum(dim=1)  # (N, hidden)
-        return base[:, 0] + self.out(self.norm(pooled)).to(base.dtype)
+        return self.residual(base, weights) + self.out(self.norm(pooled)).to(base.dtype)
+
+    def residual(self, base: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The row an untrained encoder returns: ``base (N, M, d)`` rows of the entries, ``weights (N, M, 1)`` 1 on valid ids."""
+        if self.arch.residual == "first":
+            return base[:, 0]
+        if self.arch.residual == "last":
+            last = weights.squeeze(-1).sum(dim=1).long() - 1  # (N,)
+            return base[torch.arange(base.shape[0]), last]
+        return (base * weights.to(base.dtype)).sum(dim=1) / weights.sum(dim=1).to(base.dtype)
 
 
 __all__ = ["EncoderArch", "HyperEncoder"]

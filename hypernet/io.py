@@ -71,22 +71,28 @@ def write_folder(path: str | Path, state: dict[str, torch.Tensor], config: dict[
     return path
 
 
+def read_config(path: str | Path, config: str, weights: str, *, what: str, make: str, version: int = FORMAT) -> dict[str, Any]:
+    """The JSON ``config`` file of a saved folder that also holds ``weights``, with one clear error for anything else.
+
+    ``what`` names the kind of folder, ``make`` the command that makes one; ``version`` is the format this retok reads.
+    """
+    path = Path(path)
+    if not (path / config).is_file() or not (path / weights).is_file():
+        raise RetokError(f"{str(path)!r} is not a {what} folder (it needs {config} and {weights}); make one with `{make}`")
+    try:
+        body = json.loads((path / config).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RetokError(f"{path / config} is not valid JSON ({e}); retrain or restore the folder") from None
+    if body.get("format") != version:
+        raise RetokError(f"{path / config} has format {body.get('format')!r}; this retok reads format {version}")
+    return body
+
+
 def read_folder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
-        raise RetokError(
-            f"{str(path)!r} is not a hypernetwork folder (it needs {CONFIG} and {WEIGHTS}); "
-            "make one with `retok train-hypernet --model ... --train ... --out DIR`"
-        )
-    try:
-        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise RetokError(f"{path / CONFIG} is not valid JSON ({e}); retrain or restore the folder") from None
-    if config.get("format") != FORMAT:
-        raise RetokError(f"{path / CONFIG} has format {config.get('format')!r}; this retok reads format {FORMAT}")
-    return load_file(str(path / WEIGHTS)), config
+    config = read_config(path, CONFIG, WEIGHTS, what="hypernetwork", make="retok train-hypernet --model ... --train ... --out DIR")
+    return load_file(str(Path(path) / WEIGHTS)), config
 
 
-__all__ = ["CONFIG", "FORMAT", "WEIGHTS", "check_fingerprint", "fingerprint", "read_folder", "source_identity", "write_folder"]
+__all__ = ["CONFIG", "FORMAT", "WEIGHTS", "check_fingerprint", "fingerprint", "read_config", "read_folder", "source_identity", "write_folder"]

@@ -43,6 +43,7 @@ from retok.lzw import LZWConfig
 from retok.pieces import PAD
 
 from .hyper_encoder import EncoderArch, HyperEncoder
+from . import io
 from .io import check_fingerprint, source_identity
 
 FORMAT = 1
@@ -64,7 +65,9 @@ class Zip2ZipOutput:
 class Zip2ZipLM(nn.Module):
     """A causal LM (plain or peft-wrapped) with hyper-encoders and the dynamic output layer."""
 
-    def __init__(self, model: nn.Module, lzw: LZWConfig, arch: EncoderArch, *, tie_encoders: bool = False) -> None:
+    def __init__(self, model: nn.Module, lzw: LZWConfig, arch: EncoderArch, *, output_arch: EncoderArch | None = None,
+                 tie_encoders: bool = False) -> None:
+        """``arch``: the input encoder (and the output encoder unless ``output_arch`` is given); ``tie_encoders``: one for both."""
         super().__init__()
         self.model = model
         core = self.core
@@ -79,8 +82,11 @@ class Zip2ZipLM(nn.Module):
         if arch.dim != embedding_weights(core)[0].shape[1]:
             raise RetokError(f"encoder width {arch.dim} does not match the model's hidden size {embedding_weights(core)[0].shape[1]}")
         self.lzw, self.arch, self.tie_encoders = lzw, arch, tie_encoders
+        self.output_arch = arch if tie_encoders or output_arch is None else output_arch
+        if (self.output_arch.dim, self.output_arch.max_subtokens) != (arch.dim, arch.max_subtokens):
+            raise RetokError("the input and output encoders must share the width and max_subtokens")
         self.input_encoder = HyperEncoder(arch)
-        self.output_encoder = self.input_encoder if tie_encoders else HyperEncoder(arch)
+        self.output_encoder = self.input_encoder if tie_encoders else HyperEncoder(self.output_arch)
         # a learned logit offset per entry length (index = number of base tokens), zero at the start
         self.length_bias = nn.Parameter(torch.zeros(arch.max_subtokens + 1))
 
@@ -208,7 +214,7 @@ class Zip2ZipLM(nn.Module):
     def config_dict(self, name: str) -> dict[str, Any]:
         e_in, e_out = embedding_weights(self.core)
         return {"format": FORMAT, "retok_version": retok_version, "lzw": self.lzw.to_dict(), "encoder": self.arch.to_dict(),
-                "tie_encoders": self.tie_encoders, "base": source_identity(name, e_in, e_out)}
+                "output_encoder": self.output_arch.to_dict(), "tie_encoders": self.tie_encoders, "base": source_identity(name, e_in, e_out)}
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
         state = {"length_bias": self.length_bias.detach()}
@@ -248,7 +254,8 @@ class Zip2ZipLM(nn.Module):
         net = load_model(model if model is not None else path, dtype=dtype)
         e_in, e_out = embedding_weights(net)
         check_fingerprint(config["base"], e_in, e_out, where=f"in {str(path)!r}")
-        wrapper = cls(net, LZWConfig.from_dict(config["lzw"]), EncoderArch(**config["encoder"]), tie_encoders=config["tie_encoders"])
+        wrapper = cls(net, LZWConfig.from_dict(config["lzw"]), EncoderArch(**config["encoder"]),
+                      output_arch=EncoderArch(**config["output_encoder"]), tie_encoders=config["tie_encoders"])
         state = load_file(str(Path(path) / ENCODERS))
         with torch.no_grad():
             wrapper.length_bias.copy_(state["length_bias"])
@@ -265,19 +272,8 @@ def is_encoder_parameter(name: str) -> bool:
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
     """The ``zip2zip_config.json`` of a saved zip2zip folder, with a clear error for anything else."""
-    path = Path(path)
-    if not (path / CONFIG).is_file() or not (path / ENCODERS).is_file():
-        raise RetokError(
-            f"{str(path)!r} is not a zip2zip model folder (it needs {CONFIG} and {ENCODERS}); "
-            "make one with `retok zip2zip train --model ... --train ... --out DIR`"
-        )
-    try:
-        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise RetokError(f"{path / CONFIG} is not valid JSON ({e}); retrain or restore the folder") from None
-    if config.get("format") != FORMAT:
-        raise RetokError(f"{path / CONFIG} has format {config.get('format')!r}; this retok reads format {FORMAT}")
-    return config
+    return io.read_config(path, CONFIG, ENCODERS, what="zip2zip model", make="retok zip2zip train --model ... --train ... --out DIR",
+                          version=FORMAT)
 
 
 __all__ = ["CONFIG", "ENCODERS", "IGNORE", "Zip2ZipLM", "Zip2ZipOutput", "is_encoder_parameter", "read_config"]

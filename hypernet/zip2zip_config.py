@@ -28,11 +28,15 @@ class Zip2ZipTrainConfig(Checked):
     lora_dropout: float = option(0.0, "dropout on the LoRA input", min=0.0, below=1.0)
     target_modules: str = option("all-linear", "peft target_modules for LoRA")
     lr: float = option(3e-4, "peak learning rate of the LoRA weights", above=0.0, max=1.0)
-    encoder_lr: float = option(1e-3, "peak learning rate of the hyper-encoders", above=0.0, max=1.0)
+    encoder_lr: float = option(3e-4, "peak learning rate of the hyper-encoders", above=0.0, max=1.0)
     encoder_hidden: int = option(256, "width of each hyper-encoder", min=8)
     encoder_layers: int = option(2, "transformer layers of each hyper-encoder", min=0)
     encoder_heads: int = option(4, "attention heads of each hyper-encoder", min=1)
     tie_encoders: bool = option(False, "one encoder for input and output rows (default: two)")
+    input_residual: Literal["first", "last", "mean"] = option(
+        "last", "the row an untrained input encoder returns: the entry's last token (measured best), first token, or their mean")
+    output_residual: Literal["first", "last", "mean"] = option(
+        "first", "the row an untrained output encoder returns: the entry's first token (the token it starts with), last, or mean")
     warmup_steps: int = option(5, "steps of linear warmup", min=0)
     weight_decay: float = option(0.0, "AdamW weight decay", min=0.0, max=1.0)
     max_grad_norm: float = option(1.0, "clip the gradient norm to this (0: no clipping)", min=0.0)

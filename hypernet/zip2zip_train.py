@@ -12,6 +12,7 @@ same recipe on the plain ids, which is plain LoRA (a test checks it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -57,8 +58,9 @@ def wrap(model: torch.nn.Module, tokenizer: Any, config: Zip2ZipTrainConfig) -> 
 
     e_in = embedding_weights(model.get_base_model() if hasattr(model, "get_base_model") else model)[0]
     arch = EncoderArch(dim=e_in.shape[1], max_subtokens=config.max_subtokens, hidden=config.encoder_hidden,
-                       layers=config.encoder_layers, heads=config.encoder_heads)
-    return Zip2ZipLM(model, lzw_config_for(tokenizer, e_in.shape[0], config), arch, tie_encoders=config.tie_encoders)
+                       layers=config.encoder_layers, heads=config.encoder_heads, residual=config.input_residual)
+    return Zip2ZipLM(model, lzw_config_for(tokenizer, e_in.shape[0], config), arch,
+                     output_arch=dataclasses.replace(arch, residual=config.output_residual), tie_encoders=config.tie_encoders)
 
 
 def zip2zip_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -94,7 +96,7 @@ def train(
 
     from retok.data import paragraphs as split_lines
     from retok.embeddings import check_tokenizer_fits
-    from retok.finetune import epoch_batches
+    from retok.finetune import epoch_batches, held_out_slice
     from retok.loading import load_model, load_tokenizer
     from retok.lora import lora_config_for
     from retok.packing import pack, take_bytes
@@ -109,10 +111,12 @@ def train(
     if isinstance(train_text, (str, os.PathLike)):
         train_text = split_lines(read_text(train_text, what="training text (--train)").splitlines())
     if eval_text is not None:
-        if not eval_text.strip():
-            raise RetokError("eval text is empty; pass a file with held-out text or leave it out")
-        eval_text = "\n".join(take_bytes(eval_text.split("\n"), config.eval_bytes)) or eval_text[: config.eval_bytes]
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if config.dtype == "bfloat16" else "no")
+        eval_text = held_out_slice(eval_text, config.eval_bytes)
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # under DDP a batch may leave a part unused (no pending entry in any window): let DDP skip those gradients
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if config.dtype == "bfloat16" else "no",
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.max_codebook_size > 0)])
     set_seed(config.seed)  # before anything is built: LoRA's and the encoders' initial weights draw from it
     world = accelerator.num_processes
     if config.batch_size % world:
@@ -133,6 +137,10 @@ def train(
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft_model = get_peft_model(base, lora)
     net = wrap(peft_model, tok, config)
+    if config.max_codebook_size == 0:  # the control: no hypertoken ever occurs, so the encoders stay as they are
+        for name, p in net.named_parameters():
+            if is_encoder_parameter(name):
+                p.requires_grad_(False)
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     log(f"{len(packed.blocks)} windows x {config.window} base tokens from {packed.n_bytes} bytes; {total} steps; K={config.max_codebook_size}, "
         f"M={config.max_subtokens}; {n_params} trainable parameters; {world} process(es) on {accelerator.device}")

@@ -47,10 +47,17 @@ def fixtures(root: Path) -> dict[str, str]:
     tiny = hypernet.TrainConfig(stage1_steps=2, stage1_batch=16, steps=1, batch_size=2, seq_len=16, candidates=32, sampled_vocab=300,
                                 hidden=16, heads=2, aux_batch=8, warmup_steps=0, checkpoint_every=0)
     hypernet.train(other, root / "de.txt", root / "hn-other", tiny, progress=False, log=lambda line: None)
+    from hypernet.zip2zip_config import Zip2ZipTrainConfig
+    from hypernet.zip2zip_train import train as train_zip2zip
+
+    # an interrupted zip2zip run of *another* base model, left in z-other.partial/
+    small = Zip2ZipTrainConfig(max_codebook_size=32, max_subtokens=3, window=32, train_bytes=None, encoder_hidden=16, encoder_heads=2,
+                               encoder_layers=1, checkpoint_every=1, eval_every=0)
+    train_zip2zip(other, root / "de.txt", root / "z-other", small, progress=False, log=lambda line: None, stop_after=1)
     return {"M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
             "DE": str(root / "de.txt"), "EN": str(root / "en.txt"), "LATIN1": str(root / "latin1.txt"), "EMPTY": str(root / "empty.txt"),
             "FILE": str(root / "afile"), "DIR": str(root / "existing"), "SMALL": str(root / "small.txt"),
-            "HN_OTHER": str(root / "hn-other"), "M_OTHER": str(other)}
+            "HN_OTHER": str(root / "hn-other"), "M_OTHER": str(other), "Z_OTHER": str(root / "z-other")}
 
 
 def cases() -> list[tuple[str, list[str], dict[str, str]]]:
@@ -60,6 +67,8 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
     k = ["train-tokenizer", "--corpus", "{DE}", "--like", "{M}"]
     f = ["finetune", "--model", "{M}", "--train", "{DE}"]
     h = ["train-hypernet", "--model", "{M}", "--train", "{DE}"]
+    z = ["zip2zip", "train", "--model", "{M}", "--train", "{DE}"]
+    zs = ["zip2zip", "stats", "--model", "{M}", "--text", "{DE}"]
     hn = [*t, "--method", "hypernet"]
     no_env: dict[str, str] = {}
     return [
@@ -148,6 +157,23 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("train-hypernet: --stepz typo", [*h, "--out", "o", "--stepz", "3"], no_env),
         ("train-hypernet: --steps -1", [*h, "--out", "o", "--steps", "-1"], no_env),
         ("train-hypernet: --model missing", ["train-hypernet", "--train", "{DE}", "--out", "o"], no_env),
+        ("zip2zip train: --max-subtokens 1", [*z, "--out", "o", "--max-subtokens", "1"], no_env),
+        ("zip2zip train: --max-codebook-size larger than the output layer allows", [*z, "--out", "o", "--max-codebook-size", "10000000"], no_env),
+        ("zip2zip train: --window 1", [*z, "--out", "o", "--window", "1"], no_env),
+        ("zip2zip train: --out exists", [*z, "--out", "{DIR}"], no_env),
+        ("zip2zip train: --train is empty", ["zip2zip", "train", "--model", "{M}", "--train", "{EMPTY}", "--out", "o"], no_env),
+        ("zip2zip train: resuming a checkpoint of another base model", [*z, "--out", "{Z_OTHER}", "--max-codebook-size", "32",
+                                                                        "--max-subtokens", "3", "--window", "32"], no_env),
+        ("zip2zip train: --max-subtokenz typo", [*z, "--out", "o", "--max-subtokenz", "3"], no_env),
+        ("zip2zip eval: --model is a plain model folder", ["zip2zip", "eval", "--model", "{M}", "--text", "{DE}"], no_env),
+        ("zip2zip eval: --text missing", ["zip2zip", "eval", "--model", "{M}", "--text", "nope.txt"], no_env),
+        ("zip2zip generate: --max-new-tokens 0", ["zip2zip", "generate", "--model", "{M}", "--prompt", "x", "--max-new-tokens", "0"], no_env),
+        ("zip2zip generate: --model does not exist", ["zip2zip", "generate", "--model", "no-such-dir", "--prompt", "x"], no_env),
+        ("zip2zip stats: a tokenizer with ids the model cannot index", [*zs, "--tokenizer", "{BIG}"], no_env),
+        ("zip2zip stats: --max-subtokens 1", [*zs, "--max-subtokens", "1"], no_env),
+        ("zip2zip stats: --codebook-size -1", [*zs, "--codebook-size", "-1"], no_env),
+        ("zip2zip: no subcommand", ["zip2zip"], no_env),
+        ("zip2zip: subcommand typo", ["zip2zip", "trian", "--model", "{M}"], no_env),
         ("assets: RETOK_CACHE is a file, --fetch", ["assets", "--fetch"], {"RETOK_CACHE": "{FILE}"}),
         ("assets: RETOK_CACHE under /proc, --fetch", ["assets", "--fetch"], {"RETOK_CACHE": "/proc/retok-cache"}),
         ("assets: --sed typo", ["assets", "--sed"], no_env),

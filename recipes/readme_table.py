@@ -8,6 +8,7 @@ How to run:
     python recipes/readme_table.py hypernet runs/hypernet-benchmark  # after `python recipes/hypernet_benchmark.py`
     python recipes/readme_table.py hypernet-longer runs/hypernet-benchmark-400  # the same benchmark for a --steps 400 hypernetwork
     python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
+    python recipes/readme_table.py zip2zip runs/zip2zip-benchmark  # after `python recipes/zip2zip_benchmark.py`
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
 
@@ -101,9 +102,18 @@ def render_supertokens(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8")
 
 
+def render_zip2zip(run: Path) -> str:
+    """The zip2zip benchmark's tables and targets, plus its figure and JSON copied to docs/."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run / "zip2zip.png", docs / "zip2zip-benchmark.png")
+    shutil.copyfile(run / "results.json", docs / "zip2zip-benchmark-results.json")
+    return (run / "results.md").read_text(encoding="utf-8") + "\n![compression per domain and held-out BPB](docs/zip2zip-benchmark.png)\n"
+
+
 RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
-             "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet")}
+             "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip}
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ def python_files() -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if p.name != "__init__.py")
 
 
-def code_split(max_bytes: int) -> tuple[list[str], str]:
+def code_split(train_bytes: int, held_bytes: int) -> tuple[list[str], str]:
     """(training files, held-out text): a file is held out by the md5 rule on its path inside the package."""
     import transformers
 
@@ -73,26 +73,39 @@ def code_split(max_bytes: int) -> tuple[list[str], str]:
         text = path.read_text(encoding="utf-8").strip()
         if text:
             (held if is_held_out(str(path.relative_to(root))) else train).append(text)
-    return take_bytes(train, max_bytes), "\n".join(take_bytes(held, max_bytes))
+    return fill_bytes(train, train_bytes), "\n".join(fill_bytes(held, held_bytes))
+
+
+def fill_bytes(files: list[str], max_bytes: int) -> list[str]:
+    """Whole files in order, skipping any that would overflow, until ``max_bytes`` (``"\n"``-joined UTF-8) is nearly full."""
+    kept, size = [], 0
+    for text in files:
+        cost = len(text.encode("utf-8")) + (1 if kept else 0)
+        if size + cost <= max_bytes:
+            kept.append(text)
+            size += cost
+        if size > max_bytes - 256:
+            break
+    return kept
 
 
 def build_texts(work: Path, train_bytes: int, code_bytes: int, eval_bytes: int) -> dict[str, Any]:
     corpus = assets.lohelp()
-    code_train, code_held = code_split(max(code_bytes, eval_bytes))
+    code_train, code_held = code_split(code_bytes, eval_bytes)
     texts = {
         "de": held_out_text(corpus.text("de"), max_bytes=eval_bytes),
         "en": held_out_text(corpus.text("en"), max_bytes=eval_bytes),
-        "code": "\n".join(take_bytes(code_held.split("\n"), eval_bytes)),
+        "code": code_held,
     }
     folder = work / "texts"
     folder.mkdir(exist_ok=True)
     for name, text in texts.items():
         (folder / f"{name}.txt").write_text(text, encoding="utf-8")
-    train = take_bytes(train_paragraphs(corpus.text("de")), train_bytes) + take_bytes(code_train, code_bytes)
+    train = take_bytes(train_paragraphs(corpus.text("de")), train_bytes) + fill_bytes(code_train, code_bytes)
     (folder / "train.json").write_text(json.dumps(train), encoding="utf-8")
     return {name: str(folder / f"{name}.txt") for name in texts} | {"train": str(folder / "train.json"),
             "train_bytes_de": len("\n".join(take_bytes(train_paragraphs(corpus.text("de")), train_bytes)).encode()),
-            "train_bytes_code": len("\n".join(take_bytes(code_train, code_bytes)).encode())}
+            "train_bytes_code": len("\n".join(fill_bytes(code_train, code_bytes)).encode())}
 
 
 def read(path: str) -> str:
@@ -350,6 +363,8 @@ def main() -> None:
                         help="a Python with zip2zip-compression 0.3.4 (default .venv-ref)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
+    # everything the run will call, loaded now: editing the sources during the hour it runs cannot change it
+    import hypernet.generate, hypernet.zip2zip_eval, hypernet.zip2zip_train, retok.tokenizer_training  # noqa: E401, F401
     out = check_output_dir(args.out, overwrite=args.overwrite)
     work = out.parent / f"{out.name}.partial"
     settings = {"train_bytes": args.train_bytes, "code_bytes": args.code_bytes, "eval_bytes": args.eval_bytes,

@@ -112,6 +112,13 @@ def epoch_batches(blocks: torch.Tensor, *, batch_size: int, seed: int) -> Callab
     return batch_at
 
 
+def held_out_slice(text: str, max_bytes: int) -> str:
+    """The leading lines of held-out ``text`` within ``max_bytes`` (scored during training); RetokError if it is empty."""
+    if not text.strip():
+        raise RetokError("eval text is empty; pass a file with held-out text or leave it out")
+    return "\n".join(take_bytes(text.split("\n"), max_bytes)) or text[:max_bytes]
+
+
 def causal_lm_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy of an HF causal LM on ``batch (B, T)`` of token ids (labels = inputs)."""
     return model(input_ids=batch, labels=batch).loss
@@ -157,9 +164,7 @@ def finetune(
     if isinstance(train, (str, os.PathLike)):
         train = split_lines(read_text(train, what="training text (--train)").splitlines())
     if eval_text is not None:
-        if not eval_text.strip():
-            raise RetokError("eval text is empty; pass a file with held-out text or leave it out")
-        eval_text = "\n".join(take_bytes(eval_text.split("\n"), config.eval_bytes)) or eval_text[: config.eval_bytes]
+        eval_text = held_out_slice(eval_text, config.eval_bytes)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if config.dtype == "bfloat16" else "no")
     set_seed(config.seed)  # before the model is built: LoRA's initial weights draw from it
     world = accelerator.num_processes
@@ -244,4 +249,5 @@ def history_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return [(h["train_bytes_seen"], h["bpb"]) for h in history if "bpb" in h]
 
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "epoch_batches", "finetune", "history_curve", "lr_factor", "trainable_rows"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "epoch_batches", "finetune", "held_out_slice", "history_curve", "lr_factor",
+           "trainable_rows"]

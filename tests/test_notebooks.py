@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 # notebooks on the real SmolLM2 are slow (about a minute); they run in CI all the same
-SLOW = {"02_finetune.ipynb"}
+SLOW = {"02_finetune.ipynb", "03_zip2zip.ipynb"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in NOTEBOOKS], ids=lambda p: p.name)

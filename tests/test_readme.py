@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 import retok
-from retok.cli import build_parser, commands
+from retok.cli import build_parser, innermost_command
 from retok.argparsing import check_unknown_options
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -55,5 +55,6 @@ def test_every_retok_command_in_the_readme_parses():
     for line in commands_seen:
         argv = shlex.split(line)[1:]
         parser = build_parser(argv[argv.index("--method") + 1] if "--method" in argv else "fvt")
-        check_unknown_options(commands(parser)[argv[0]], argv[1:])
+        command, start = innermost_command(parser, argv)
+        check_unknown_options(command, argv[start:])
         parser.parse_args(argv)

@@ -54,6 +54,23 @@ def test_an_untrained_encoder_returns_the_first_tokens_row_exactly():
     assert torch.equal(encoder(table, entries), table[entries[:, 0]])
 
 
+def test_an_untrained_encoder_returns_its_residual_row_exactly():
+    table = torch.randn(50, 24)
+    entries = torch.tensor([[3, 7, -1, -1], [9, 8, 6, 2], [5, 1, 4, -1]])
+    last = HyperEncoder(EncoderArch(dim=24, max_subtokens=4, hidden=16, heads=2, residual="last"))
+    assert torch.equal(last(table, entries), table[torch.tensor([7, 2, 4])])
+    mean = HyperEncoder(EncoderArch(dim=24, max_subtokens=4, hidden=16, heads=2, residual="mean"))
+    assert torch.allclose(mean(table, entries[:1]), table[[3, 7]].mean(0, keepdim=True))
+
+
+def test_the_wrapper_defaults_to_last_token_input_rows_and_first_token_output_rows(tokenizer):
+    net = tiny_wrapper(tokenizer, scramble=False)
+    entries = torch.tensor([[[4, 9, 11], [6, 2, -1]]])
+    rows_in, rows_out = net.hyper_rows(entries)
+    e_in, e_out = net.tables()
+    assert torch.equal(rows_in[0], e_in[[11, 2]]) and torch.equal(rows_out[0], e_out[[4, 6]])
+
+
 def test_the_zero_initialised_correction_still_gets_a_gradient():
     table = torch.randn(50, 24)
     encoder = HyperEncoder(EncoderArch(dim=24, max_subtokens=4, hidden=16, heads=2))
