@@ -33,7 +33,6 @@ class CompressedWindow:
     entries: list[tuple[int, ...]]
     available: list[int]
     pending: list[tuple[int, ...] | None]
-    n_base: int  # base tokens the labels stand for
 
     @property
     def length(self) -> int:
@@ -66,8 +65,7 @@ def compress_window(ids: Sequence[int], config: LZWConfig, *, prefix: int | None
         slot = label - v0
         if slot >= 0 and not (slot < len(available) and available[slot] <= t) and not (pending[t] is not None and slot == installed_by(available, t)):
             raise AssertionError(f"code {label} at position {t + 1} is neither installed nor pending")
-    n_base = len(ids) if prefix is not None else max(len(ids) - 1, 0)  # a window's first code is a base id
-    return CompressedWindow(inputs, labels, decoder.entries, available, pending, n_base)
+    return CompressedWindow(inputs, labels, decoder.entries, available, pending)
 
 
 def installed_by(available: Sequence[int], t: int) -> int:
