@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -90,17 +89,11 @@ def train(
         eval_text: held-out text scored (compressed BPB) at the start, every ``eval_every`` steps and at the end.
         stop_after: stop (as if interrupted) after this many steps; a rerun resumes. For tests.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from peft import get_peft_model
-
-    from retok.data import paragraphs as split_lines
     from retok.embeddings import check_tokenizer_fits
-    from retok.finetune import epoch_batches, held_out_slice
+    from retok.finetune import epoch_batches, held_out_slice, training_accelerator, training_paragraphs, with_lora
     from retok.loading import load_model, load_tokenizer
     from retok.lora import lora_config_for
     from retok.packing import pack, take_bytes
-    from retok.textio import read_text
     from retok.trainer import TrainerConfig, train as train_loop
 
     from .zip2zip_data import compressed_batches
@@ -108,19 +101,13 @@ def train(
 
     out = Path(out)
     check_output_dir(out, overwrite=overwrite)
-    if isinstance(train_text, (str, os.PathLike)):
-        train_text = split_lines(read_text(train_text, what="training text (--train)").splitlines())
+    train_text = training_paragraphs(train_text)
     if eval_text is not None:
         eval_text = held_out_slice(eval_text, config.eval_bytes)
-    from accelerate.utils import DistributedDataParallelKwargs
-
     # under DDP a batch may leave a part unused (no pending entry in any window): let DDP skip those gradients
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if config.dtype == "bfloat16" else "no",
-                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.max_codebook_size > 0)])
-    set_seed(config.seed)  # before anything is built: LoRA's and the encoders' initial weights draw from it
+    accelerator = training_accelerator(dtype=config.dtype, seed=config.seed, batch_size=config.batch_size,
+                                       find_unused_parameters=config.max_codebook_size > 0)
     world = accelerator.num_processes
-    if config.batch_size % world:
-        raise RetokError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
 
     tok = load_tokenizer(tokenizer or model)
     base = load_model(model, dtype="float32")
@@ -133,10 +120,7 @@ def train(
     total = steps_per_epoch * config.epochs
     lora = lora_config_for(base, rows=[], r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                            target_modules=config.target_modules)
-    with warnings.catch_warnings():  # peft 0.21 asks transformers 5 for a deprecated property: not the user's to fix
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = get_peft_model(base, lora)
-    net = wrap(peft_model, tok, config)
+    net = wrap(with_lora(base, lora), tok, config)
     if config.max_codebook_size == 0:  # the control: no hypertoken ever occurs, so the encoders stay as they are
         for name, p in net.named_parameters():
             if is_encoder_parameter(name):

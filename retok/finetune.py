@@ -124,6 +124,43 @@ def causal_lm_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return model(input_ids=batch, labels=batch).loss
 
 
+def training_paragraphs(train: str | os.PathLike | Sequence[str]) -> list[str]:
+    """The training paragraphs: the non-empty lines of a UTF-8 file, or the given paragraphs as they are."""
+    from .data import paragraphs as split_lines
+    from .textio import read_text
+
+    if isinstance(train, (str, os.PathLike)):
+        return split_lines(read_text(train, what="training text (--train)").splitlines())
+    return list(train)
+
+
+def training_accelerator(*, dtype: str, seed: int, batch_size: int, find_unused_parameters: bool = False) -> Any:
+    """The ``accelerate.Accelerator`` of a training run (CPU unless a GPU is there), with the global seed set after it.
+
+    Seeds before any model is built (LoRA's and other initial weights draw from it) and checks that
+    ``batch_size`` splits evenly over the processes.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if dtype == "bfloat16" else "no",
+                              kwargs_handlers=handlers)
+    set_seed(seed)
+    if batch_size % accelerator.num_processes:
+        raise RetokError(f"batch_size={batch_size} must be divisible by the number of processes ({accelerator.num_processes})")
+    return accelerator
+
+
+def with_lora(model: torch.nn.Module, lora: Any) -> Any:
+    """``peft.get_peft_model(model, lora)``, without the deprecation warning peft 0.21 triggers in transformers 5 (not the user's to fix)."""
+    from peft import get_peft_model
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, lora)
+
+
 def finetune(
     model: str | os.PathLike,
     train: str | os.PathLike | Sequence[str],
@@ -152,24 +189,13 @@ def finetune(
     Checkpoints go to ``<out>.partial/`` every ``checkpoint_every`` steps; rerunning the same call
     resumes from the last one (the final state equals that of an uninterrupted run).
     """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from peft import get_peft_model
-
-    from .data import paragraphs as split_lines
-    from .textio import read_text
-
     out = Path(out)
     check_output_dir(out, overwrite=overwrite)
-    if isinstance(train, (str, os.PathLike)):
-        train = split_lines(read_text(train, what="training text (--train)").splitlines())
+    train = training_paragraphs(train)
     if eval_text is not None:
         eval_text = held_out_slice(eval_text, config.eval_bytes)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if config.dtype == "bfloat16" else "no")
-    set_seed(config.seed)  # before the model is built: LoRA's initial weights draw from it
+    accelerator = training_accelerator(dtype=config.dtype, seed=config.seed, batch_size=config.batch_size)
     world = accelerator.num_processes
-    if config.batch_size % world:
-        raise RetokError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
 
     tok = load_tokenizer(tokenizer or model)
     base = load_model(model, dtype="float32")
@@ -181,9 +207,7 @@ def finetune(
         raise RetokError(f"{len(packed.blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
     total = steps_per_epoch * config.epochs
     lora = lora_config_for(base, rows=rows, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout, target_modules=config.target_modules)
-    with warnings.catch_warnings():  # peft 0.21 asks transformers 5 for a deprecated property: not the user's to fix
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = get_peft_model(base, lora)
+    peft_model = with_lora(base, lora)
     for note in notes:
         log(note)
     n_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
@@ -250,4 +274,4 @@ def history_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "epoch_batches", "finetune", "held_out_slice", "history_curve", "lr_factor",
-           "trainable_rows"]
+           "trainable_rows", "training_accelerator", "training_paragraphs", "with_lora"]
