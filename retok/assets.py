@@ -37,6 +37,7 @@ from .atomic import atomic_dir, atomic_write_text
 from .cache import MARKER, build_lock, cache_dir, ensure_package, folder_size, is_complete, read_marker, say, sha256, write_marker
 from .errors import RetokError
 from .lohelp import LOHELP_FILES, LOHELP_VERSION, LoHelp, extract_lohelp, fetch_help_tree
+from .manpages import MAN_ROOT, render_pages
 from .progress import bars_on, hf_progress_bars
 
 logger = logging.getLogger(__name__)
@@ -319,6 +320,36 @@ def _build_lohelp(out: Path, expected: dict[str, Any], *, progress: bool) -> Non
             write_marker(tmp, {**expected, "packages": versions, "retok_version": __version__})
 
 
+MANPAGES_PAGES: int | None = None  # every page (None); an int keeps the first pages by path
+MANPAGES_FILE = "man.txt"
+
+
+def _manpages_dir() -> Path:
+    return cache_dir() / "corpora" / f"manpages-{MANPAGES_PAGES or 'all'}"
+
+
+def _manpages_expected() -> dict[str, Any]:
+    return {"asset": "manpages", "format": _MARKER_FORMAT, "pages": MANPAGES_PAGES, "root": str(MAN_ROOT)}
+
+
+def manpages(*, progress: bool = True) -> Path:
+    """Man-page paragraphs (one per line): every page on the system rendered with groff once (~6 min on 2 cores), then cached.
+
+    See :mod:`retok.manpages`; needs the pages (Debian/Ubuntu ``manpages``, ``man-db``) and ``groff``.
+    """
+    out = _manpages_dir()
+    expected = _manpages_expected()
+    if not is_complete(out, expected, (MANPAGES_FILE,)):
+        with build_lock(out.name, progress=progress):
+            if not is_complete(out, expected, (MANPAGES_FILE,)):
+                say(f"rendering the system's man pages into {out} (one time, ~6 min) ...", progress=progress)
+                paragraphs = render_pages(MAN_ROOT, max_pages=MANPAGES_PAGES, progress=progress)
+                with atomic_dir(out, overwrite=True) as tmp:
+                    atomic_write_text(tmp / MANPAGES_FILE, "".join(p + "\n" for p in paragraphs))
+                    write_marker(tmp, {**expected, "paragraphs": len(paragraphs), "retok_version": __version__})
+    return out / MANPAGES_FILE
+
+
 # ============================================================================ status
 
 # Assets fetched on demand with one folder per variant directly under the cache (FreeDict: one
@@ -359,6 +390,9 @@ def status() -> list[AssetStatus]:
     ok = is_complete(folder, _lohelp_expected(), LOHELP_FILES)
     source = "apt-get download libreoffice-help-{en-us,de,fr,es}, ~40 s"
     rows.append(_status_row(f"lohelp-{LOHELP_VERSION}", folder, ok, "LibreOffice help text en/de/fr/es + pairs", source))
+    folder = _manpages_dir()
+    ok = is_complete(folder, _manpages_expected(), (MANPAGES_FILE,))
+    rows.append(_status_row(folder.name, folder, ok, "the system's man pages as paragraphs", f"groff over {MAN_ROOT}, ~6 min"))
     for folder, marker in _on_demand_folders():  # only the variants fetched so far: the set is open-ended
         what, source = ON_DEMAND_ASSETS[marker["asset"]]
         ok = is_complete(folder, {"asset": marker["asset"]}, marker.get("files", ()))

@@ -6,6 +6,9 @@
     retok train-tokenizer --corpus FILE --vocab-size N --kind bpe --like DIR --out DIR [--supertokens]
     retok assets [--fetch]
     retok demo --out DIR
+    retok large-vocab build --model DIR --size 1000000 --out DIR
+    retok large-vocab generate --model DIR --prompt TEXT [--exact]
+    retok dynamic eval --model DIR --text FILE --reduction 0,0.1,0.2
 
 Other packages add commands through the ``retok.commands`` entry-point group (:func:`plugin_commands`).
 Bad input prints one line ``retok: error: ...`` and exits with code 2.
@@ -22,6 +25,7 @@ from . import catalog
 from ._registry import did_you_mean
 from .argparsing import Parser, check_unknown_options
 from .errors import RetokError
+from .large_vocab_cli import add_commands as add_large_vocab_commands
 from .options import argument_type, check_text_option, range_text
 
 EXIT_USAGE = 2
@@ -333,6 +337,7 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_demo)
 
+    add_large_vocab_commands(sub)
     for add in plugin_commands():
         add(sub)
     return parser

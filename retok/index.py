@@ -35,6 +35,22 @@ Which kind:
 * ``ivf`` (faiss ``IndexIVFFlat``): ``nlist`` about 4 sqrt(N) k-means cells trained on a
   seeded sample; ``nprobe`` cells searched per query (more: better recall, slower).
 * ``auto``: ``exact`` up to :data:`AUTO_EXACT_MAX_ROWS` rows, ``hnsw`` above.
+
+Inner product on the approximate kinds: HNSW graphs and IVF cells are built for distances, and
+the inner product is not one (a row is not its own best match; long rows dominate). ``ip`` on
+``hnsw`` and ``ivf`` therefore uses the exact reduction of maximum inner-product search to
+nearest-neighbour search (Bachrach et al., 2014): with ``M`` the largest row norm, each row x
+is stored as ``[x, sqrt(M^2 - |x|^2)]`` and each query q searched as ``[q, 0]``, so that
+``|q' - x'|^2 = |q|^2 + M^2 - 2 q . x`` ranks rows exactly as ``q . x`` does, norms included
+(normalising both sides instead would turn it into cosine search and drop the norms, which
+for an LM head are a frequency prior). The scores returned are inner products again.
+``ivf_codes="sq8"`` stores 8-bit codes instead of float rows in the IVF cells (4x less memory;
+the scores are then approximate, and callers that need exact ones re-score the candidates).
+
+An index over faiss can be grown with :meth:`NeighbourIndex.add` (start from
+:meth:`NeighbourIndex.trained`, an empty index trained on a sample) and written with
+:meth:`NeighbourIndex.save` / read with :meth:`NeighbourIndex.load`, so a long build can be
+checkpointed chunk by chunk.
 * ``torch``: exact brute force without faiss (:func:`brute_force_topk`: chunked matmul, then a
   group-max top-k). It is also what ``auto`` becomes, with a warning, when faiss cannot be
   imported; the explicit faiss kinds raise instead.
@@ -47,10 +63,13 @@ before every build and search, so one setting (``torch.set_num_threads``) govern
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
@@ -63,6 +82,11 @@ from .progress import bars_on
 
 Metric = Literal["cosine", "ip", "l2"]
 Kind = Literal["auto", "exact", "hnsw", "ivf", "torch"]
+IVFCodes = Literal["flat", "sq8"]
+
+#: files of a saved index (:meth:`NeighbourIndex.save`)
+INDEX_FILE, INDEX_META = "index.faiss", "index.json"
+INDEX_FORMAT = 1
 
 #: ``kind="auto"`` uses exact search up to this many rows and HNSW above it.
 AUTO_EXACT_MAX_ROWS = 200_000
@@ -104,6 +128,31 @@ def prepare(x: torch.Tensor, metric: str) -> torch.Tensor:
         # normalize divides by max(norm, eps), so a zero row stays exactly zero instead of 0/0 = NaN.
         return torch.nn.functional.normalize(x, dim=1)
     return x
+
+
+def mips_augment(x: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Rows for inner-product search by L2: x (N, d) -> (N, d + 1) ``[x, sqrt(max_norm^2 - |x|^2)]``.
+
+    ``max_norm`` must be >= every row's norm (tiny float excesses are clamped to 0). Queries get a 0
+    appended (:func:`mips_query`); then ``|q' - x'|^2 = |q|^2 + max_norm^2 - 2 q . x``.
+    """
+    extra = (max_norm**2 - (x.double() * x.double()).sum(dim=1)).clamp_min(0).sqrt()
+    return torch.cat([x, extra.to(x.dtype)[:, None]], dim=1).contiguous()
+
+
+def mips_query(q: torch.Tensor) -> torch.Tensor:
+    """Queries for :func:`mips_augment` rows: q (Q, d) -> (Q, d + 1) with a 0 appended."""
+    return torch.cat([q, q.new_zeros(q.shape[0], 1)], dim=1).contiguous()
+
+
+def mips_scores(q: torch.Tensor, distances: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Inner products back from squared L2 distances of augmented vectors: (Q, d), (Q, k) -> (Q, k).
+
+    ``q . x = (|q|^2 + max_norm^2 - |q' - x'|^2) / 2``; faiss's "not found" sentinel stays -3.4e38.
+    """
+    found = distances < 1e38
+    ip = ((q.double() * q.double()).sum(dim=1, keepdim=True) + max_norm**2 - distances.double()) / 2
+    return torch.where(found, ip, torch.full_like(ip, -3.4028234663852886e38)).float()
 
 
 def topk_rows(scores: torch.Tensor, k: int, *, group: int = _GROUP) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,6 +277,7 @@ class _BuildOptions:
     ef_search: int
     nlist: int | None
     nprobe: int | None
+    ivf_codes: str = "flat"
 
 
 class _Backend:
@@ -243,6 +293,10 @@ class _Backend:
     @classmethod
     def build(cls, table: torch.Tensor, *, metric: str, faiss: Any, options: _BuildOptions) -> _Backend:
         raise NotImplementedError
+
+    def add(self, rows: torch.Tensor) -> None:
+        """Append prepared (N, d) float32 rows (their ids continue the numbering)."""
+        raise RetokError(f"an index of kind {type(self).__name__} cannot grow; build it from all its rows at once")
 
     def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """queries (Q, d) prepared -> scores (Q, k) float32, ids (Q, k) int64."""
@@ -275,11 +329,19 @@ class _FaissBackend(_Backend):
 
     @classmethod
     def build(cls, table, *, metric, faiss, options):
+        backend = cls.build_empty(table, metric=metric, faiss=faiss, options=options)
+        backend.add(table)
+        return backend
+
+    @classmethod
+    def build_empty(cls, sample: torch.Tensor, *, metric: str, faiss: Any, options: _BuildOptions) -> _FaissBackend:
+        """An empty index, trained on ``sample`` (N, d) where the kind needs training."""
         faiss.omp_set_num_threads(torch.get_num_threads())
-        rows = table.numpy()
-        index = cls.make_index(faiss, rows, metric=metric, options=options)
-        index.add(rows)
-        return cls(faiss, index, options)
+        return cls(faiss, cls.make_index(faiss, sample.numpy(), metric=metric, options=options), options)
+
+    def add(self, rows):
+        self.faiss.omp_set_num_threads(torch.get_num_threads())
+        self.index.add(np.ascontiguousarray(rows.numpy()))
 
     @classmethod
     def make_index(cls, faiss: Any, table: np.ndarray, *, metric: str, options: _BuildOptions) -> Any:
@@ -349,7 +411,11 @@ class _IVFBackend(_FaissBackend):
         if not 1 <= nlist <= n:
             raise RetokError(f"nlist must be between 1 and the number of vectors ({n}); got {nlist}")
         # The IVF index does not own its quantizer; faiss's Python wrapper keeps a reference to it.
-        index = faiss.IndexIVFFlat(_flat_index(faiss, d, metric), d, nlist, _faiss_metric(faiss, metric))
+        quantizer = _flat_index(faiss, d, metric)
+        if options.ivf_codes == "sq8":
+            index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, _faiss_metric(faiss, metric))
+        else:
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, _faiss_metric(faiss, metric))
         index.cp.seed = options.seed
         # faiss would subsample 256 points per centroid itself; sampling here, from our seed,
         # keeps the training set a function of (vectors, seed) alone.
@@ -381,6 +447,7 @@ class NeighbourIndex:
         ef_search: HNSW search-time beam width (raised to k when smaller); settable later.
         nlist: IVF cells; default ``4 * sqrt(N)``, capped so that each cell has >= 39 training points.
         nprobe: IVF cells searched per query; default ``max(8, nlist // 16)`` (at most nlist); settable later.
+        ivf_codes: ``"flat"`` (float rows, exact scores) or ``"sq8"`` (8-bit codes, 4x smaller, approximate scores).
     """
 
     def __init__(
@@ -395,28 +462,134 @@ class NeighbourIndex:
         ef_search: int = 64,
         nlist: int | None = None,
         nprobe: int | None = None,
+        ivf_codes: IVFCodes = "flat",
     ) -> None:
+        table = as_float32_matrix(vectors, name="vectors")
+        if table.shape[0] == 0:
+            raise RetokError("cannot build an index from 0 vectors; pass a (N, d) matrix with N >= 1")
+        options = self._setup(table, metric, kind, dict(seed=seed, hnsw_m=hnsw_m, ef_construction=ef_construction,
+                                                        ef_search=ef_search, nlist=nlist, nprobe=nprobe, ivf_codes=ivf_codes))
+        self._backend = _BACKENDS[self._kind].build(self._stored(table), metric=self._stored_metric, faiss=self._faiss, options=options)
+        self._size = table.shape[0]
+
+    def _setup(self, table: torch.Tensor, metric: str, kind: str, options: dict[str, Any], max_norm: float | None = None) -> _BuildOptions:
+        """Check the options, resolve ``auto``, and decide how rows are stored (MIPS reduction or not)."""
         _check_metric(metric)
         kinds = list(get_args(Kind))
         if kind not in kinds:
             raise RetokError(f"unknown index kind {kind!r}.{did_you_mean(str(kind), kinds)} Valid kinds: {', '.join(kinds)}")
-        table = prepare(as_float32_matrix(vectors, name="vectors"), metric)
-        if table.shape[0] == 0:
-            raise RetokError("cannot build an index from 0 vectors; pass a (N, d) matrix with N >= 1")
+        codes = list(get_args(IVFCodes))
+        if options["ivf_codes"] not in codes:
+            raise RetokError(f"unknown ivf_codes {options['ivf_codes']!r}; use one of {', '.join(codes)}")
         self.metric: str = metric
-        self.seed = seed
-        self._size, self._dim = table.shape
+        self.seed = options["seed"]
+        self._dim = table.shape[1]
         faiss = None if kind == "torch" else _import_faiss()
         if kind == "auto":
-            kind = "exact" if self._size <= AUTO_EXACT_MAX_ROWS else "hnsw"
+            kind = "exact" if table.shape[0] <= AUTO_EXACT_MAX_ROWS else "hnsw"
             if faiss is None:
-                warnings.warn("faiss is not installed; NeighbourIndex falls back to exact torch search (pip install faiss-cpu)", stacklevel=2)
+                warnings.warn("faiss is not installed; NeighbourIndex falls back to exact torch search (pip install faiss-cpu)", stacklevel=3)
                 kind = "torch"
         elif _BACKENDS[kind].needs_faiss and faiss is None:
             raise RetokError(f"kind={kind!r} needs faiss, which is not installed; pip install faiss-cpu, or use kind='torch'")
         self._kind: str = kind
-        options = _BuildOptions(seed=seed, hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, nlist=nlist, nprobe=nprobe)
-        self._backend = _BACKENDS[kind].build(table, metric=metric, faiss=faiss, options=options)
+        self._faiss = faiss
+        self._options = options
+        # MIPS on a graph or cells: store [x, sqrt(M^2 - |x|^2)] and search by L2 (module docstring).
+        self._mips = metric == "ip" and kind in ("hnsw", "ivf")
+        if self._mips and max_norm is None:
+            max_norm = float(table.norm(dim=1).max()) if table.shape[0] else 0.0
+        self._max_norm: float | None = max_norm if self._mips else None
+        self._stored_metric = "l2" if self._mips else metric
+        return _BuildOptions(**options)
+
+    def _stored(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows as the backend stores them: normalized (cosine), augmented (MIPS) or as they are."""
+        if not self._mips:
+            return prepare(rows, self.metric)
+        norms = rows.norm(dim=1)
+        if rows.shape[0] and float(norms.max()) > self._max_norm * (1 + 1e-6) + 1e-12:
+            raise RetokError(f"a row has norm {float(norms.max()):.6g}, above the index's max_norm {self._max_norm:.6g}; "
+                             "build the index with max_norm >= the largest norm of all rows it will hold")
+        return mips_augment(rows, self._max_norm)
+
+    # ---------------------------------------------------------------- growing, saving, loading
+
+    @classmethod
+    def trained(cls, sample: Any, *, metric: Metric = "cosine", kind: Kind = "ivf", max_norm: float | None = None,
+                seed: int = 0, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64, nlist: int | None = None,
+                nprobe: int | None = None, ivf_codes: IVFCodes = "flat") -> NeighbourIndex:
+        """An empty faiss index (``exact``, ``hnsw`` or ``ivf``), trained on ``sample`` (S, d) where the kind needs it; grow it with :meth:`add`.
+
+        ``nlist`` defaults from the sample size. For ``ip`` on ``hnsw``/``ivf``, ``max_norm`` must bound
+        the norm of every row that will be added (the MIPS reduction needs it up front).
+        """
+        if kind in ("auto", "torch"):
+            raise RetokError(f"kind={kind!r} cannot start empty; use 'exact', 'hnsw' or 'ivf'")
+        table = as_float32_matrix(sample, name="sample")
+        self = cls.__new__(cls)
+        options = self._setup(table, metric, kind, dict(seed=seed, hnsw_m=hnsw_m, ef_construction=ef_construction,
+                                                        ef_search=ef_search, nlist=nlist, nprobe=nprobe, ivf_codes=ivf_codes), max_norm)
+        if self._mips and max_norm is None:
+            raise RetokError("an empty inner-product index needs max_norm (the largest norm of the rows to come)")
+        self._backend = _BACKENDS[kind].build_empty(self._stored(table), metric=self._stored_metric, faiss=self._faiss, options=options)
+        self._size = 0
+        return self
+
+    def add(self, vectors: Any) -> None:
+        """Append (N, d) rows; their ids continue from :attr:`size`."""
+        rows = as_float32_matrix(vectors, name="vectors")
+        if rows.shape[1] != self._dim:
+            raise RetokError(f"rows have dimension {rows.shape[1]} but the index has dimension {self._dim}")
+        self._backend.add(self._stored(rows))
+        self._size += rows.shape[0]
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write ``index.faiss`` + ``index.json`` into ``folder`` (each file atomically: a temporary name, then a rename)."""
+        if not isinstance(self._backend, _FaissBackend):
+            raise RetokError(f"only faiss indexes can be saved; this one is kind={self._kind!r}")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{INDEX_FILE}.tmp"
+        self._faiss.write_index(self._backend.index, str(tmp))
+        os.replace(tmp, folder / INDEX_FILE)
+        meta = {"format": INDEX_FORMAT, "metric": self.metric, "kind": self._kind, "size": self._size, "dim": self._dim,
+                "max_norm": self._max_norm, "options": self._options}
+        tmp = folder / f".{INDEX_META}.tmp"
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, folder / INDEX_META)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, mmap: bool = False) -> NeighbourIndex:
+        """Read an index written by :meth:`save`; ``mmap`` maps the file instead of reading it (flat IVF and exact kinds)."""
+        folder = Path(folder)
+        meta_path, index_path = folder / INDEX_META, folder / INDEX_FILE
+        if not meta_path.is_file() or not index_path.is_file():
+            raise RetokError(f"{str(folder)!r} holds no saved index ({INDEX_META} and {INDEX_FILE}); build it again")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            assert meta["format"] == INDEX_FORMAT
+        except (ValueError, KeyError, AssertionError):
+            raise RetokError(f"{str(meta_path)!r} is damaged or from another retok version; build the index again") from None
+        faiss = _import_faiss()
+        if faiss is None:
+            raise RetokError("loading a saved index needs faiss; pip install faiss-cpu")
+        flags = faiss.IO_FLAG_MMAP if mmap else 0
+        try:
+            index = faiss.read_index(str(index_path), flags)
+        except RuntimeError as e:
+            raise RetokError(f"cannot read {str(index_path)!r} (damaged or half-written?): {str(e).splitlines()[0]}; build the index again") from None
+        if index.ntotal != meta["size"]:
+            raise RetokError(f"{str(index_path)!r} holds {index.ntotal} rows but {INDEX_META} says {meta['size']}; build the index again")
+        self = cls.__new__(cls)
+        self.metric, self.seed, self._dim, self._kind, self._size = meta["metric"], meta["options"]["seed"], meta["dim"], meta["kind"], meta["size"]
+        self._faiss, self._options, self._max_norm = faiss, meta["options"], meta["max_norm"]
+        self._mips = self._max_norm is not None
+        self._stored_metric = "l2" if self._mips else self.metric
+        backend = _BACKENDS[self._kind](faiss, index, _BuildOptions(**meta["options"]))
+        self._backend = backend
+        return self
 
     # ---------------------------------------------------------------- properties
 
@@ -434,6 +607,11 @@ class NeighbourIndex:
     def kind(self) -> str:
         """The resolved kind: ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"torch"`` (never ``"auto"``)."""
         return self._kind
+
+    @property
+    def max_norm(self) -> float | None:
+        """The norm bound of the MIPS reduction (``ip`` on ``hnsw``/``ivf``), else None."""
+        return self._max_norm
 
     @property
     def nprobe(self) -> int | None:
@@ -486,7 +664,6 @@ class NeighbourIndex:
         k = int(k)
         if batch_size < 1:
             raise RetokError(f"batch_size must be >= 1; got {batch_size}")
-        q = prepare(q, self.metric)
         n_q = q.shape[0]
         scores = torch.empty(n_q, k, dtype=torch.float32)
         ids = torch.empty(n_q, k, dtype=torch.int64)
@@ -494,10 +671,14 @@ class NeighbourIndex:
         bar = tqdm(starts, desc=f"{self._kind} search", unit="batch", disable=not bars_on(progress) or len(starts) <= 4)
         for start in bar:
             batch = q[start : start + batch_size]
-            s, i = self._backend.search(batch, k)
+            if self._mips:
+                distances, i = self._backend.search(mips_query(batch), k)
+                s = mips_scores(batch, distances, self._max_norm)
+            else:
+                s, i = self._backend.search(prepare(batch, self.metric), k)
             scores[start : start + len(batch)] = s
             ids[start : start + len(batch)] = i
         return scores, ids
 
 
-__all__ = ["AUTO_EXACT_MAX_ROWS", "NeighbourIndex", "brute_force_topk", "topk_rows"]
+__all__ = ["AUTO_EXACT_MAX_ROWS", "INDEX_FILE", "INDEX_META", "NeighbourIndex", "brute_force_topk", "mips_augment", "mips_query", "mips_scores", "topk_rows"]

@@ -1,0 +1,192 @@
+"""Large vocabularies: grown entries keep their bytes, faiss retrieval agrees with exact scoring, builds resume, bad folders are refused."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from retok.errors import RetokError
+from retok.large_vocab import INPUT_FILE, LargeVocabConfig, QueryGeometry, build_large_vocab, estimate_size
+from retok.large_vocab_decode import LargeVocab
+from retok.testing import ENGLISH, tiny_llama, tiny_tokenizer
+from retok.vocab import CanonicalVocab
+from retok.vocab_growth import corpus_array, grow_vocabulary, take_non_overlapping
+
+SIZE = 5000
+
+
+def synthetic_lines(n=3000, seed=0):
+    """Seeded lines of words from the tiny corpus: enough repeated n-grams for thousands of entries."""
+    words = " ".join(ENGLISH).split()
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(6, 14))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lv")
+    tok = tiny_tokenizer()
+    model = tiny_llama(len(tok), tie=True, hidden=32)
+    model.save_pretrained(folder / "model")
+    tok.save_pretrained(folder / "model")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(synthetic_lines()) + "\n")
+    return folder, model, tok, corpus
+
+
+@pytest.fixture(scope="module")
+def built(tiny_setup):
+    folder, model, tok, corpus = tiny_setup
+    config = LargeVocabConfig(size=SIZE, chunk=1500, index="ivf", nlist=16, nprobe=16)  # nprobe = nlist: exhaustive
+    out = build_large_vocab(folder / "model", folder / "vocab", corpus=[corpus], config=config, progress=False)
+    return LargeVocab.load(out, model)
+
+
+def test_grown_entries_concatenate_their_pieces_and_have_unique_bytes(tiny_setup):
+    _, _, tok, _ = tiny_setup
+    vocab = CanonicalVocab.of(tok)
+    ids = tok(synthetic_lines(500), add_special_tokens=False)["input_ids"]
+    grown = grow_vocabulary(corpus_array(ids), vocab.keys, 1500, progress=False)
+    pieces = grown.pieces()
+    assert len(grown) == 1500 and (pieces[: grown.base_size, 0] == np.arange(grown.base_size)).all()
+    strings = [b"".join(vocab.keys[i] for i in row if i >= 0) for row in pieces[grown.base_size :]]
+    assert len(set(strings)) == len(strings)  # no duplicate entry
+    for e in range(grown.base_size, len(grown)):
+        u, v = grown.left[e - grown.base_size], grown.right[e - grown.base_size]
+        both = [i for i in np.concatenate([pieces[u], pieces[v]]) if i >= 0]
+        assert list(pieces[e][pieces[e] >= 0]) == both
+    assert (grown.counts >= 2).all() and grown.lengths.max() <= 16
+
+
+def test_growth_stops_when_no_pair_is_frequent_enough(tiny_setup):
+    _, _, tok, _ = tiny_setup
+    vocab = CanonicalVocab.of(tok)
+    ids = tok(ENGLISH[:2], add_special_tokens=False)["input_ids"]
+    grown = grow_vocabulary(corpus_array(ids), vocab.keys, 10_000, progress=False)
+    assert grown.exhausted and len(grown) < 10_000
+
+
+def test_non_overlapping_takes_every_other_pair_of_a_run():
+    hit = np.array([1, 1, 1, 0, 1, 0, 1, 1], dtype=bool)
+    assert take_non_overlapping(hit).tolist() == [1, 0, 1, 0, 1, 0, 1, 0]
+
+
+def test_query_geometry_keeps_every_logit_up_to_a_per_query_constant():
+    g = torch.Generator().manual_seed(0)
+    rows, queries = torch.randn(200, 8, generator=g), torch.randn(50, 8, generator=g) * torch.linspace(0.1, 5, 8)
+    geometry = QueryGeometry.fit(queries.numpy(), rows.numpy().mean(0))
+    mapped = torch.from_numpy(geometry.rows(rows.numpy())) @ geometry.queries(queries).T
+    shift = (queries @ rows.T).T - mapped
+    torch.testing.assert_close(shift, shift[:1].expand_as(shift), rtol=1e-4, atol=1e-3)
+
+
+def test_faiss_restricted_top1_equals_exact_top1_when_every_cell_is_probed(built):
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(64, built.info["dim"], generator=g)
+    assert built.size == SIZE
+    assert torch.equal(built.best(h, k=8), built.best(h, exact=True))
+    text = " ".join(synthetic_lines(40, seed=9))
+    states = built.hidden_states(text, window=64, max_positions=256)
+    assert built.top1_agreement(states, k=8)["agreement"] == 1.0
+
+
+def test_candidates_are_scored_exactly(built):
+    h = torch.randn(3, built.info["dim"])
+    ids = built.candidates(h, k=5)
+    want = torch.stack([built.output_rows[i] @ h[q] for q, i in enumerate(ids)])
+    torch.testing.assert_close(built.scores(h, ids), want)
+
+
+def test_restricted_and_exact_generation_agree_and_report_their_entries(built):
+    exact = built.generate("Select the cells", max_new_tokens=12, exact=True, stop_at_eos=False)
+    fast = built.generate("Select the cells", max_new_tokens=12, k=8, stop_at_eos=False)
+    assert exact.entries == fast.entries and len(fast.entries) == 12
+    assert fast.text == b"".join(built.entry_bytes(e) for e in fast.entries).decode("utf-8", errors="replace")
+    assert 0 <= fast.new_share <= 1 and fast.bytes_per_token > 0
+
+
+def test_streamed_text_adds_up_to_the_generated_text(built):
+    pieces = []
+    out = built.generate("Open the", max_new_tokens=10, k=8, stop_at_eos=False, on_text=pieces.append)
+    data = b"".join(built.entry_bytes(e) for e in out.entries)
+    assert "".join(pieces) == data.decode("utf-8", errors="ignore")
+
+
+def test_k_larger_than_the_vocabulary_is_refused(built):
+    with pytest.raises(RetokError, match=f"larger than the vocabulary \\({SIZE} entries\\)"):
+        built.generate("Open", k=SIZE + 1)
+
+
+def test_an_index_built_for_other_rows_is_refused(tiny_setup, built, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built.folder, copy)
+    rows = np.load(copy / INPUT_FILE, mmap_mode="r+")
+    rows[0] += 1.0  # row 0 is in the digest sample
+    rows.flush()
+    with pytest.raises(RetokError, match="built for other embeddings"):
+        LargeVocab.load(copy, built.model)
+
+
+def test_a_half_written_folder_is_refused(built, tmp_path):
+    import shutil
+
+    copy = tmp_path / "half"
+    shutil.copytree(built.folder, copy)
+    (copy / "index" / "index.faiss").write_bytes(b"not an index")
+    with pytest.raises(RetokError, match="damaged or half-written"):
+        LargeVocab.load(copy, built.model)
+    (copy / "large_vocab.json").unlink()
+    with pytest.raises(RetokError, match="not a large-vocabulary folder"):
+        LargeVocab.load(copy, built.model)
+
+
+def test_a_build_larger_than_memory_is_refused_before_any_work(tiny_setup, monkeypatch, tmp_path):
+    folder, _, _, corpus = tiny_setup
+    monkeypatch.setattr("retok.large_vocab.available_memory", lambda: 1000)
+    with pytest.raises(RetokError, match="GiB of memory.*--ivf-codes sq8"):
+        build_large_vocab(folder / "model", tmp_path / "out", corpus=[corpus], config=LargeVocabConfig(size=SIZE), progress=False)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_estimate_grows_with_size_and_shrinks_with_sq8():
+    flat = estimate_size(1_000_000, 576, tied=True, config=LargeVocabConfig())
+    sq8 = estimate_size(1_000_000, 576, tied=True, config=LargeVocabConfig(ivf_codes="sq8"))
+    assert 2e9 < flat.index_bytes < 2.6e9 and sq8.index_bytes < flat.index_bytes / 3
+
+
+def test_a_corpus_too_small_for_the_size_says_how_many_entries_it_supports(tiny_setup, tmp_path):
+    folder, _, _, _ = tiny_setup
+    small = tmp_path / "small.txt"
+    small.write_text("\n".join(ENGLISH) + "\n")
+    with pytest.raises(RetokError, match="supports only .* entries at min_count 2"):
+        build_large_vocab(folder / "model", tmp_path / "out", corpus=[small], config=LargeVocabConfig(size=SIZE), progress=False)
+
+
+def test_an_interrupted_build_resumes_to_the_same_folder(tiny_setup, built, tmp_path, monkeypatch):
+    folder, model, _, corpus = tiny_setup
+    config = LargeVocabConfig(size=SIZE, chunk=1500, index="ivf", nlist=16, nprobe=16)
+    from retok.index import NeighbourIndex
+
+    calls = {"n": 0}
+    original = NeighbourIndex.add
+
+    def failing_add(self, vectors):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, vectors)
+
+    monkeypatch.setattr(NeighbourIndex, "add", failing_add)
+    with pytest.raises(KeyboardInterrupt):
+        build_large_vocab(folder / "model", tmp_path / "again", corpus=[corpus], config=config, progress=False)
+    assert json.loads((tmp_path / "again.partial" / "index.json").read_text())["done"] == 1500
+    monkeypatch.setattr(NeighbourIndex, "add", original)
+    out = build_large_vocab(folder / "model", tmp_path / "again", corpus=[corpus], config=config, progress=False)
+    again = LargeVocab.load(out, model)
+    assert torch.equal(again.input_rows, built.input_rows)
+    h = torch.randn(16, built.info["dim"])
+    assert torch.equal(again.best(h, k=8), built.best(h, k=8))
