@@ -11,8 +11,6 @@ hypernetwork must have been trained for this source model's embeddings (checked 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 from retok.embeddings import TokenEmbeddings
 from retok.errors import RetokError
@@ -23,7 +21,7 @@ from retok.options import option
 from retok.pieces import piece_counts
 from retok.vocab import VocabAlignment
 
-from .model import Hypernet
+from .model import load_hypernet
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,18 +34,6 @@ class HypernetConfig(InitConfig):
         if not self.hypernet:  # refused here, before any model is loaded
             raise RetokError("method hypernet needs the hypernetwork folder: --hypernet HN_DIR (Python: hypernet='HN_DIR'); "
                              "train one with `retok train-hypernet --model M --train FILE --out HN_DIR`")
-
-
-@lru_cache(maxsize=2)
-def _load(path: str, mtime: float) -> Hypernet:
-    return Hypernet.from_pretrained(path)
-
-
-def load_hypernet(path: str | Path) -> Hypernet:
-    """The hypernetwork in ``path`` (cached while the folder is unchanged)."""
-    path = Path(path)
-    config = path / "hypernet_config.json"
-    return _load(str(path), config.stat().st_mtime if config.exists() else 0.0)
 
 
 @register_initializer("hypernet", config=HypernetConfig, pretty_name="ZeTT hypernetwork", paper="https://arxiv.org/abs/2405.07883")

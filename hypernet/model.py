@@ -17,6 +17,7 @@ passed in, so a saved hypernetwork holds only its own (small) weights.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -180,4 +181,16 @@ class Hypernet(nn.Module):
         return net
 
 
-__all__ = ["BUCKETS", "Block", "Hypernet"]
+@lru_cache(maxsize=2)
+def _load(path: str, mtime: float) -> Hypernet:
+    return Hypernet.from_pretrained(path)
+
+
+def load_hypernet(path: str | Path) -> Hypernet:
+    """The hypernetwork in ``path`` (cached while the folder is unchanged)."""
+    path = Path(path)
+    config = path / "hypernet_config.json"
+    return _load(str(path), config.stat().st_mtime if config.exists() else 0.0)
+
+
+__all__ = ["load_hypernet", "BUCKETS", "Block", "Hypernet"]

@@ -15,8 +15,7 @@ from retok.embeddings import TokenEmbeddings
 from retok.errors import RetokError
 from retok.row_predictors import PREDICTORS, check_pieces, table_digest
 
-from .initializer import load_hypernet
-from .model import Hypernet
+from .model import Hypernet, load_hypernet
 
 
 @dataclass

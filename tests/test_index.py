@@ -174,3 +174,57 @@ def test_search_options_belong_to_their_kind_and_refuse_others(kind):
         else:
             with pytest.raises(RetokError, match=f"{name} applies to kind='{owner}' only; this index is kind='{kind}'"):
                 setattr(index, name, 7)
+
+
+# ----------------------------------------------------------------------------- inner product on graphs and cells, growing, saving
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_inner_product_on_approximate_kinds_is_exact_when_the_search_is_exhaustive(kind, clustered):
+    vectors, queries = clustered
+    vectors = vectors[:3000] * torch.rand(3000, 1, generator=torch.Generator().manual_seed(4)) * 3  # norms differ: cosine would rank otherwise
+    want_scores, want_ids = brute_force_topk(vectors, queries, 5, metric="ip")
+    index = NeighbourIndex(vectors, metric="ip", kind=kind, nlist=8, ef_search=3000)
+    if kind == "ivf":
+        index.nprobe = 8
+    scores, ids = index.search(queries, 5)
+    assert (ids[:, 0] == want_ids[:, 0]).float().mean() >= 0.99
+    torch.testing.assert_close(scores[:, 0], want_scores[:, 0], rtol=1e-4, atol=1e-3)
+    assert index.max_norm == pytest.approx(float(vectors.norm(dim=1).max()), rel=1e-6)
+
+
+def test_a_trained_index_grown_in_chunks_equals_one_built_at_once(clustered, tmp_path):
+    vectors, queries = clustered
+    whole = NeighbourIndex(vectors, metric="ip", kind="ivf", nlist=32, nprobe=4, seed=3)
+    grown = NeighbourIndex.trained(vectors[:: 1], metric="ip", kind="ivf", nlist=32, nprobe=4, seed=3, max_norm=whole.max_norm)
+    for start in range(0, len(vectors), 7000):
+        grown.add(vectors[start : start + 7000])
+    assert len(grown) == len(vectors)
+    assert torch.equal(grown.search(queries, 5)[1], whole.search(queries, 5)[1])
+    grown.save(tmp_path / "idx")
+    loaded = NeighbourIndex.load(tmp_path / "idx")
+    assert loaded.size == len(vectors) and loaded.max_norm == grown.max_norm and loaded.nprobe == 4
+    assert torch.equal(loaded.search(queries, 5)[1], grown.search(queries, 5)[1])
+
+
+def test_rows_above_the_norm_bound_are_refused():
+    index = NeighbourIndex.trained(randn(500, 8), metric="ip", kind="ivf", nlist=4, max_norm=10.0)
+    with pytest.raises(RetokError, match="above the index's max_norm"):
+        index.add(randn(3, 8) * 100)
+
+
+def test_sq8_codes_keep_the_top_neighbours(clustered):
+    vectors, queries = clustered
+    flat = NeighbourIndex(vectors, metric="l2", kind="ivf", nlist=32, nprobe=32)
+    sq8 = NeighbourIndex(vectors, metric="l2", kind="ivf", nlist=32, nprobe=32, ivf_codes="sq8")
+    assert (flat.search(queries, 1)[1] == sq8.search(queries, 1)[1]).float().mean() >= 0.9
+
+
+def test_damaged_saved_index_is_refused(clustered, tmp_path):
+    vectors, _ = clustered
+    NeighbourIndex(vectors[:2000], kind="exact").save(tmp_path / "idx")
+    (tmp_path / "idx" / "index.faiss").write_bytes(b"garbage")
+    with pytest.raises(RetokError, match="damaged or half-written"):
+        NeighbourIndex.load(tmp_path / "idx")
+    with pytest.raises(RetokError, match="holds no saved index"):
+        NeighbourIndex.load(tmp_path / "nothing")
