@@ -54,10 +54,35 @@ def fixtures(root: Path) -> dict[str, str]:
     small = Zip2ZipTrainConfig(max_codebook_size=32, max_subtokens=3, window=32, train_bytes=None, encoder_hidden=16, encoder_heads=2,
                                encoder_layers=1, checkpoint_every=1, eval_every=0)
     train_zip2zip(other, root / "de.txt", root / "z-other", small, progress=False, log=lambda line: None, stop_after=1)
-    return {"M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
+    lv = large_vocab_fixtures(root, model)
+    return {**lv, "M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
             "DE": str(root / "de.txt"), "EN": str(root / "en.txt"), "LATIN1": str(root / "latin1.txt"), "EMPTY": str(root / "empty.txt"),
             "FILE": str(root / "afile"), "DIR": str(root / "existing"), "SMALL": str(root / "small.txt"),
             "HN_OTHER": str(root / "hn-other"), "M_OTHER": str(other), "Z_OTHER": str(root / "z-other")}
+
+
+def large_vocab_fixtures(root: Path, model: Path) -> dict[str, str]:
+    """A built tiny large vocabulary, a copy whose rows changed after the index was built, and a copy with a damaged index."""
+    import random
+    import shutil
+
+    import numpy as np
+
+    from retok.large_vocab import LargeVocabConfig, build_large_vocab
+    from retok.testing import ENGLISH
+
+    words = " ".join(ENGLISH).split()
+    rng = random.Random(0)
+    corpus = root / "lv-corpus.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(words) for _ in range(10)) for _ in range(2000)) + "\n", encoding="utf-8")
+    built = build_large_vocab(model, root / "lv", corpus=[corpus], config=LargeVocabConfig(size=2000, index="ivf", nlist=8), progress=False)
+    shutil.copytree(built, root / "lv-other")
+    rows = np.load(root / "lv-other" / "input_rows.npy", mmap_mode="r+")
+    rows[0] += 1.0
+    rows.flush()
+    shutil.copytree(built, root / "lv-half")
+    (root / "lv-half" / "index" / "index.faiss").write_bytes(b"half")
+    return {"LV": str(built), "LV_OTHER": str(root / "lv-other"), "LV_HALF": str(root / "lv-half"), "LV_CORPUS": str(corpus)}
 
 
 def cases() -> list[tuple[str, list[str], dict[str, str]]]:
@@ -70,8 +95,35 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
     z = ["zip2zip", "train", "--model", "{M}", "--train", "{DE}"]
     zs = ["zip2zip", "stats", "--model", "{M}", "--text", "{DE}"]
     hn = [*t, "--method", "hypernet"]
+    lb = ["large-vocab", "build", "--model", "{M}", "--train", "{LV_CORPUS}", "--out", "lv-new"]
+    lg = ["large-vocab", "generate", "--model", "{LV}", "--prompt", "Open the"]
+    de = ["dynamic", "eval", "--model", "{M}", "--text", "{DE}"]
     no_env: dict[str, str] = {}
     return [
+        ("large-vocab build: --size below the base vocabulary", [*lb, "--size", "10"], no_env),
+        ("large-vocab build: --size too large for memory and disk", [*lb, "--size", "2000000000"], no_env),
+        ("large-vocab build: corpus too small for --size", [*lb[:4], "--train", "{SMALL}", "--out", "lv-new", "--size", "5000"], no_env),
+        ("large-vocab build: --index flat", [*lb, "--index", "flat"], no_env),
+        ("large-vocab build: --ivf-codes sq4", [*lb, "--ivf-codes", "sq4"], no_env),
+        ("large-vocab build: --predictor fvtt", [*lb, "--predictor", "fvtt"], no_env),
+        ("large-vocab build: --predictor hypernet without --hypernet", [*lb, "--predictor", "hypernet"], no_env),
+        ("large-vocab build: --out exists", [*lb[:-1], "{LV}"], no_env),
+        ("large-vocab build: --out is a file", [*lb[:-1], "{FILE}"], no_env),
+        ("large-vocab build: --train not UTF-8", [*lb[:4], "--train", "{LATIN1}", "--out", "lv-new"], no_env),
+        ("large-vocab generate: --model is not a large-vocabulary folder", ["large-vocab", "generate", "--model", "{M}", "--prompt", "x"], no_env),
+        ("large-vocab generate: index built for other rows", ["large-vocab", "generate", "--model", "{LV_OTHER}", "--prompt", "x"], no_env),
+        ("large-vocab generate: damaged index file", ["large-vocab", "generate", "--model", "{LV_HALF}", "--prompt", "x"], no_env),
+        ("large-vocab generate: --k above the vocabulary size", [*lg, "--k", "5000"], no_env),
+        ("large-vocab generate: --k 0", [*lg, "--k", "0"], no_env),
+        ("large-vocab generate: empty --prompt", [*lg[:-1], ""], no_env),
+        ("large-vocab generate: --max-new-tokens 0", [*lg, "--max-new-tokens", "0"], no_env),
+        ("large-vocab: no subcommand", ["large-vocab"], no_env),
+        ("dynamic eval: --reduction 1.5", [*de, "--reduction", "1.5"], no_env),
+        ("dynamic eval: --boundary wrod", [*de, "--boundary", "wrod"], no_env),
+        ("dynamic eval: --predictor fvtt", [*de, "--predictor", "fvtt"], no_env),
+        ("dynamic eval: text shorter than one window", ["dynamic", "eval", "--model", "{M}", "--text", "{SMALL}"], no_env),
+        ("dynamic eval: odd --window", [*de, "--window", "65"], no_env),
+        ("dynamic eval: --text not UTF-8", ["dynamic", "eval", "--model", "{M}", "--text", "{LATIN1}"], no_env),
         ("transplant: --model missing", ["transplant", "--tokenizer", "{T}", "--out", "o"], no_env),
         ("transplant: --modle typo", ["transplant", "--modle", "{M}", "--tokenizer", "{T}", "--out", "o"], no_env),
         ("transplant: unknown method", [*t, "--out", "o", "--method", "fvtt"], no_env),

@@ -52,7 +52,7 @@ TARGETS = {"speedup": 5.0, "agreement": 0.99, "build_seconds": 600, "bpb_cost_at
 # --------------------------------------------------------------------------- prefill
 
 
-def prefill_row(predictor_name: str, reduction: float, windows: int) -> dict[str, Any]:
+def prefill_row(predictor_name: str, reduction: float, windows: int, hypernet: str | None) -> dict[str, Any]:
     from retok.dynamic import continuation_bits_per_byte
     from retok.embeddings import TokenEmbeddings
     from retok.loading import load_model, load_tokenizer
@@ -60,7 +60,8 @@ def prefill_row(predictor_name: str, reduction: float, windows: int) -> dict[str
 
     path = assets.smollm2(progress=False)
     model, tokenizer = load_model(path), load_tokenizer(path)
-    predictor = make_predictor(predictor_name, TokenEmbeddings.from_model(model, tokenizer))
+    extra = {"hypernet": hypernet} if predictor_name == "hypernet" else {}
+    predictor = make_predictor(predictor_name, TokenEmbeddings.from_model(model, tokenizer), **extra)
     text = held_out_text(assets.lohelp(progress=False).text("de"), max_bytes=1 << 22)
     result = continuation_bits_per_byte(model, tokenizer, text, predictor, reduction=reduction, window=512, batch_size=8,
                                         max_windows=windows)
@@ -142,9 +143,10 @@ def agreement_row(vocab: Path, positions: int) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     prefill, decode, agree = results["prefill"], results["decode"], results["agreement"]
+    predictors = results["predictors"]
     base_bpb = prefill["fvt@0.0"]["bits_per_byte"]
     rows = []
-    for name in PREDICTORS:
+    for name in predictors:
         for r in REDUCTIONS:
             p = prefill[f"{name}@{r}"]
             rows.append({"predictor": "unmerged" if r == 0 else name, "target": r, "achieved": p["reduction"],
@@ -171,7 +173,7 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         "speedup_selection": exact["select_ms_median"] / fast["select_ms_median"],
         "agreement": agree["k32"]["agreement"], "agreement_plus_base": agree["k32_plus_base"]["agreement"],
         "exact_new_share": agree["k32"]["exact_new_share"], "build_seconds": info["seconds"]["total"],
-        "bpb_cost_at_20pct": {name: prefill[f"{name}@0.2"]["bits_per_byte"] / base_bpb - 1 for name in PREDICTORS},
+        "bpb_cost_at_20pct": {name: prefill[f"{name}@0.2"]["bits_per_byte"] / base_bpb - 1 for name in predictors},
         "goals": TARGETS,
     }
     best_cost = min(targets["bpb_cost_at_20pct"].values())
@@ -198,7 +200,7 @@ def draw(results: dict[str, Any]):
         import matplotlib.pyplot as plt
 
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for name in PREDICTORS:
+        for name in results["predictors"]:
             points = [results["prefill"][f"{name}@{r}"] for r in REDUCTIONS]
             left.plot([100 * p["reduction"] for p in points], [p["bits_per_byte"] for p in points], marker="o", label=name)
         left.set_xlabel("context length reduction (%)")
@@ -225,6 +227,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=16, help="held-out windows per prefill setting")
     parser.add_argument("--steps", type=int, default=512, help="decoding steps per mode (>= 500)")
     parser.add_argument("--positions", type=int, default=1024, help="teacher-forced positions for the agreement")
+    parser.add_argument("--hypernet", help="also predict merged-token rows with this hypernetwork (`retok train-hypernet` for SmolLM2)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     out = check_output_dir(args.out, overwrite=args.overwrite)
@@ -232,17 +235,18 @@ def main() -> None:
     vocab = Path(args.vocab).resolve()
     resume_or_start(work, {"vocab": str(vocab), "windows": args.windows, "steps": args.steps, "positions": args.positions})
     prefill = {}
-    for name in PREDICTORS:
+    predictors = PREDICTORS + (("hypernet",) if args.hypernet else ())  # each row is cached on its own: adding one reuses the rest
+    for name in predictors:
         for r in REDUCTIONS:
             key = f"{name}@{r}"
             source = "fvt@0.0" if r == 0 else key  # 0%: nothing is merged, the predictor is never asked
-            prefill[key] = cached_json(work / f"prefill-{source}.json", lambda n=name, r=r: prefill_row(n, r, args.windows))
+            prefill[key] = cached_json(work / f"prefill-{source}.json", lambda n=name, r=r: prefill_row(n, r, args.windows, args.hypernet))
             print(key, json.dumps({k: prefill[key][k] for k in ("reduction", "bits_per_byte", "cache_hit_rate")}), flush=True)
     agreement = cached_json(work / "agreement.json", lambda: agreement_row(vocab, args.positions))
     print(json.dumps({k: agreement[k] for k in ("k32", "k32_plus_base")}), flush=True)
     decode = {mode: cached_json(work / f"decode-{mode}.json", lambda m=mode: decode_row(vocab, m, args.steps, work))
               for mode in ("exact", "faiss")}
-    results = {"prefill": prefill, "agreement": agreement, "decode": decode}
+    results = {"predictors": list(predictors), "hypernet": args.hypernet, "prefill": prefill, "agreement": agreement, "decode": decode}
     table, targets = report(results)
     results["targets"] = targets
     publish(work, out, results, table, draw(results), "dynamic.png")

@@ -111,9 +111,19 @@ def render_zip2zip(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8") + "\n![compression per domain and held-out BPB](docs/zip2zip-benchmark.png)\n"
 
 
+def render_dynamic(run: Path) -> str:
+    """The dynamic-tokenization / large-vocabulary benchmark's tables and targets, plus its figure and JSON copied to docs/."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run / "dynamic.png", docs / "dynamic-benchmark.png")
+    shutil.copyfile(run / "results.json", docs / "dynamic-benchmark-results.json")
+    return (run / "results.md").read_text(encoding="utf-8") + "\n![continuation BPB vs context reduction; decoding step time](docs/dynamic-benchmark.png)\n"
+
+
 RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
-             "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip}
+             "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip,
+             "dynamic": render_dynamic}
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ from . import catalog
 from ._registry import did_you_mean
 from .argparsing import Parser, check_unknown_options
 from .errors import RetokError
-from .large_vocab_cli import add_commands as add_large_vocab_commands
 from .options import argument_type, check_text_option, range_text
 
 EXIT_USAGE = 2
@@ -337,7 +336,6 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    add_large_vocab_commands(sub)
     for add in plugin_commands():
         add(sub)
     return parser

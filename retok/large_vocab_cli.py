@@ -1,5 +1,7 @@
 """``retok large-vocab {build,generate}`` and ``retok dynamic eval``: thin shells over :mod:`retok.large_vocab` and :mod:`retok.dynamic`.
 
+Added to ``retok`` through the ``retok.commands`` entry-point group, like the commands of other packages.
+
 Building the parsers imports only torch-free configs; torch, faiss and transformers are imported when a command runs.
 """
 
@@ -10,19 +12,13 @@ import json
 import sys
 
 from .catalog import describe_config
-from .options import argument_type
+from .cli import add_config_flags, given_options
 from .large_vocab_config import LargeVocabConfig
-
-
-def _config_flags(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_config_flags  # cli imports this module to build its parser; import its helper when called
-
-    add_config_flags(parser, describe_config(LargeVocabConfig))
+from .options import argument_type
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
-    from .cli import given_options
     from .options import config_from_options
 
     described = {"config": "LargeVocabConfig", "options": describe_config(LargeVocabConfig)}
@@ -97,7 +93,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", nargs="+", metavar="FILE", help="corpus files, one paragraph per line (default: LibreOffice help + man pages)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    _config_flags(p)
+    add_config_flags(p, describe_config(LargeVocabConfig))
     p.set_defaults(func=cmd_build)
 
     p = verbs.add_parser("generate", help="continue a prompt, choosing among every entry of a built vocabulary")

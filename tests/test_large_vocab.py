@@ -190,3 +190,40 @@ def test_an_interrupted_build_resumes_to_the_same_folder(tiny_setup, built, tmp_
     assert torch.equal(again.input_rows, built.input_rows)
     h = torch.randn(16, built.info["dim"])
     assert torch.equal(again.best(h, k=8), built.best(h, k=8))
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_cli_builds_generates_and_evaluates_dynamic_prefill(tiny_setup, tmp_path, capsys):
+    from retok.cli import main
+
+    folder, _, _, corpus = tiny_setup
+    out = tmp_path / "lv"
+    assert main(["large-vocab", "build", "--model", str(folder / "model"), "--train", str(corpus), "--out", str(out),
+                 "--size", "3000", "--index", "ivf", "--nlist", "8", "--nprobe", "8"]) == 0
+    assert "built 3,000 entries (ivf index)" in capsys.readouterr().out
+    assert main(["large-vocab", "generate", "--model", str(out), "--prompt", "Open the", "--max-new-tokens", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Open the") and "5 tokens" in captured.err and "median step" in captured.err
+    held = tmp_path / "held.txt"
+    held.write_text("\n".join(synthetic_lines(60, seed=5)) + "\n")
+    assert main(["dynamic", "eval", "--model", str(folder / "model"), "--text", str(held), "--reduction", "0,0.2",
+                 "--window", "64", "--batch-size", "4", "--predictor", "fvt"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("reduction target 0%: achieved 0.0%") and lines[1].startswith("reduction target 20%")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["large-vocab", "build", "--model", "M", "--out", "O", "--size", "0"], "(--size) must be >= 1"),
+    (["large-vocab", "build", "--model", "M", "--out", "O", "--index", "flat"], "index"),
+    (["large-vocab", "generate", "--model", "nowhere", "--prompt", "x"], "not a large-vocabulary folder"),
+    (["large-vocab", "generate", "--model", "nowhere", "--prompt", "x", "--k", "0"], "--k"),
+    (["dynamic", "eval", "--model", "M", "--text", "T", "--reduction", "1.5"], "--reduction"),
+])
+def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
+    from retok.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
