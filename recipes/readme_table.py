@@ -102,22 +102,23 @@ def render_supertokens(run: Path) -> str:
     return (run / "results.md").read_text(encoding="utf-8")
 
 
-def render_zip2zip(run: Path) -> str:
-    """The zip2zip benchmark's tables and targets, plus its figure and JSON copied to docs/."""
+def with_figure(run: Path, name: str, figure: str, caption: str) -> str:
+    """A run's results.md plus its figure; the figure and results.json are copied to docs/ as ``<name>-benchmark.*``."""
     docs = Path(__file__).resolve().parents[1] / "docs"
     docs.mkdir(exist_ok=True)
-    shutil.copyfile(run / "zip2zip.png", docs / "zip2zip-benchmark.png")
-    shutil.copyfile(run / "results.json", docs / "zip2zip-benchmark-results.json")
-    return (run / "results.md").read_text(encoding="utf-8") + "\n![compression per domain and held-out BPB](docs/zip2zip-benchmark.png)\n"
+    shutil.copyfile(run / figure, docs / f"{name}-benchmark.png")
+    shutil.copyfile(run / "results.json", docs / f"{name}-benchmark-results.json")
+    return (run / "results.md").read_text(encoding="utf-8") + f"\n![{caption}](docs/{name}-benchmark.png)\n"
+
+
+def render_zip2zip(run: Path) -> str:
+    """The zip2zip benchmark's tables and targets, plus its figure and JSON copied to docs/."""
+    return with_figure(run, "zip2zip", "zip2zip.png", "compression per domain and held-out BPB")
 
 
 def render_dynamic(run: Path) -> str:
     """The dynamic-tokenization / large-vocabulary benchmark's tables and targets, plus its figure and JSON copied to docs/."""
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    docs.mkdir(exist_ok=True)
-    shutil.copyfile(run / "dynamic.png", docs / "dynamic-benchmark.png")
-    shutil.copyfile(run / "results.json", docs / "dynamic-benchmark-results.json")
-    return (run / "results.md").read_text(encoding="utf-8") + "\n![continuation BPB vs context reduction; decoding step time](docs/dynamic-benchmark.png)\n"
+    return with_figure(run, "dynamic", "dynamic.png", "continuation BPB vs context reduction; decoding step time")
 
 
 RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,

@@ -135,13 +135,21 @@ class LargeVocab:
         if k > self.size:
             raise RetokError(f"k={k} is larger than the vocabulary ({self.size} entries); pass k <= {self.size}")
 
-    def candidates(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False) -> torch.Tensor:
-        """h (Q, d) -> candidate entry ids (Q, k [+ V_base]) from the index (and the base vocabulary); -1 where none was found."""
+    def candidates(self, h: torch.Tensor, *, k: int = 32) -> torch.Tensor:
+        """h (Q, d) -> the k candidate entry ids (Q, k) the index retrieves for each hidden state; -1 where none was found."""
         self.check_k(k)
         _, ids = self.index.search(self.geometry.queries(h), k)
-        if include_base:
-            ids = torch.cat([ids, torch.arange(self.base_size).expand(len(ids), -1)], dim=1)
         return ids
+
+    def restricted(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (Q, d) -> candidate ids (Q, C) and their exact logits (Q, C): the k retrieved [+ every base entry, one matmul]."""
+        ids = self.candidates(h, k=k)
+        logits = self.scores(h, ids)
+        if include_base:
+            base = h.float() @ self.output_rows[: self.base_size].T  # (Q, V_base)
+            ids = torch.cat([ids, torch.arange(self.base_size).expand(len(ids), -1)], dim=1)
+            logits = torch.cat([logits, base], dim=1)
+        return ids, logits
 
     def scores(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Exact logits ``h . o_e`` of candidates: h (Q, d), ids (Q, C) -> (Q, C); -inf for id -1."""
@@ -161,8 +169,8 @@ class LargeVocab:
         """The top-1 entry per hidden state: h (Q, d) -> (Q,) int64, exactly over all N or over the retrieved candidates."""
         if exact:
             return self.exact_logits(h).argmax(dim=1)
-        ids = self.candidates(h, k=k, include_base=include_base)
-        return ids.gather(1, self.scores(h, ids).argmax(dim=1, keepdim=True)).squeeze(1)
+        ids, logits = self.restricted(h, k=k, include_base=include_base)
+        return ids.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1)
 
     def choose(self, h: torch.Tensor, *, exact: bool, k: int, include_base: bool, temperature: float,
                generator: torch.Generator | None) -> int:
@@ -170,8 +178,7 @@ class LargeVocab:
         if exact:
             ids, logits = None, self.exact_logits(h[None])[0]
         else:
-            ids = self.candidates(h[None], k=k, include_base=include_base)[0]
-            logits = self.scores(h[None], ids[None])[0]
+            ids, logits = (t[0] for t in self.restricted(h[None], k=k, include_base=include_base))
         if temperature <= 0:
             pick = int(logits.argmax())
         else:

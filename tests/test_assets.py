@@ -332,6 +332,7 @@ def test_status_on_an_empty_cache(cache):
         "gemma-3-270m-bfloat16",
         "gemma-3-270m-float32",
         "lohelp-7.4.7",
+        "manpages-all",
     ]
     assert not any(r.present for r in rows)
     assert all(r.size_bytes == 0 and "not built yet" in r.note for r in rows)
