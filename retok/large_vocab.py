@@ -390,9 +390,15 @@ def build_large_vocab(
     corpus = [Path(p) for p in (corpus or default_corpus(progress))]
     settings = {"format": FORMAT, "model": str(model), "tokenizer": str(tokenizer or model), "config": asdict(config),
                 "corpus": [[str(p), p.stat().st_size if p.exists() else None] for p in corpus], "predictor": predictor.fingerprint()}
+    fresh = not work.exists()
     resume_or_start(work, settings)
     began = time.perf_counter()
-    vocab_stats = grow(work, tok, corpus, config, progress=progress)
+    try:
+        vocab_stats = grow(work, tok, corpus, config, progress=progress)
+    except RetokError:
+        if fresh:  # nothing worth resuming (a corpus too small, unreadable): leave nothing behind
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     rows_seconds = predict_rows(work, source, predictor, config, progress=progress)
     queries_path = work / "queries.npy"
     if not queries_path.exists():

@@ -164,6 +164,7 @@ def test_a_corpus_too_small_for_the_size_says_how_many_entries_it_supports(tiny_
     small.write_text("\n".join(ENGLISH) + "\n")
     with pytest.raises(RetokError, match="supports only .* entries at min_count 2"):
         build_large_vocab(folder / "model", tmp_path / "out", corpus=[small], config=LargeVocabConfig(size=SIZE), progress=False)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
 
 
 def test_an_interrupted_build_resumes_to_the_same_folder(tiny_setup, built, tmp_path, monkeypatch):
