@@ -39,6 +39,13 @@ _EXPORTS = {
     "train_tokenizer": "retok.tokenizer_training",
     "CanonicalVocab": "retok.vocab",
     "VocabAlignment": "retok.vocab",
+    "make_predictor": "retok.row_predictors",
+    "RowCache": "retok.row_predictors",
+    "continuation_bits_per_byte": "retok.dynamic",
+    "merge_texts": "retok.dynamic",
+    "LargeVocabConfig": "retok.large_vocab_config",
+    "build_large_vocab": "retok.large_vocab",
+    "LargeVocab": "retok.large_vocab_decode",
 }
 #: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``): every public module
 _SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
@@ -52,6 +59,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from .initializers.mean import MeanConfig
     from .tokenizer_training import save_tokenizer, train_tokenizer
     from .vocab import CanonicalVocab, VocabAlignment
+    from .row_predictors import RowCache, make_predictor
+    from .dynamic import continuation_bits_per_byte, merge_texts
+    from .large_vocab_config import LargeVocabConfig
+    from .large_vocab import build_large_vocab
+    from .large_vocab_decode import LargeVocab
 
 
 def __getattr__(name: str) -> Any:
@@ -96,15 +108,22 @@ __all__ = [
     "InitConfig",
     "InitReport",
     "InitResult",
+    "LargeVocab",
+    "LargeVocabConfig",
     "MeanConfig",
     "MethodSpec",
     "RetokError",
+    "RowCache",
     "TokenEmbeddings",
     "Transplanted",
     "VocabAlignment",
     "bits_per_byte",
+    "build_large_vocab",
+    "continuation_bits_per_byte",
     "init_embeddings",
     "make_config",
+    "make_predictor",
+    "merge_texts",
     "methods",
     "read_retok_config",
     "register_initializer",
