@@ -77,6 +77,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._registry import did_you_mean
+from .atomic import atomic_write_text
 from .errors import RetokError
 from .progress import bars_on
 
@@ -555,9 +556,7 @@ class NeighbourIndex:
         os.replace(tmp, folder / INDEX_FILE)
         meta = {"format": INDEX_FORMAT, "metric": self.metric, "kind": self._kind, "size": self._size, "dim": self._dim,
                 "max_norm": self._max_norm, "options": self._options}
-        tmp = folder / f".{INDEX_META}.tmp"
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, folder / INDEX_META)
+        atomic_write_text(folder / INDEX_META, json.dumps(meta, indent=2) + "\n")
         return folder
 
     @classmethod

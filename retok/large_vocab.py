@@ -45,6 +45,7 @@ of the rows it was built from).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -58,7 +59,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import atomic_dir, atomic_write_text, check_output_dir
+from .atomic import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir
 from .checkpoints import resume_or_start
 from .errors import RetokError
 from .large_vocab_config import LargeVocabConfig
@@ -169,9 +170,9 @@ class QueryGeometry:
         return h.float() @ torch.from_numpy(self.query_map)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, center=self.center, rows_map=self.rows_map, query_map=self.query_map)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, center=self.center, rows_map=self.rows_map, query_map=self.query_map)
+        atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> QueryGeometry:
@@ -183,14 +184,19 @@ class QueryGeometry:
 
 
 @torch.inference_mode()
+def hidden_states(model: Any, ids: Sequence[int], *, window: int = 256) -> torch.Tensor:
+    """The model's hidden states after the final norm, teacher-forced on base ``ids`` in windows of ``window``: (P, d) float32."""
+    table = model.get_input_embeddings()
+    states = [model.base_model(inputs_embeds=table(torch.tensor([list(ids[s : s + window])]))).last_hidden_state[0]
+              for s in range(0, len(ids), window)]
+    return torch.cat(states).float()
+
+
 def hidden_sample(model: Any, tokenizer: Any, lines: Sequence[str], *, positions: int = QUERY_POSITIONS, window: int = 256) -> np.ndarray:
-    """Hidden states (P, d) after the final norm of the model on ``lines`` (every k-th paragraph, so all languages are seen)."""
+    """Hidden states (P, d) of the model on ``lines`` (every k-th paragraph, so all languages are seen)."""
     step = max(1, len(lines) // 400)
     ids = tokenizer("\n".join(lines[::step]), add_special_tokens=False, verbose=False)["input_ids"][:positions]
-    table = model.get_input_embeddings()
-    states = [model.base_model(inputs_embeds=table(torch.tensor([ids[s : s + window]]))).last_hidden_state[0]
-              for s in range(0, len(ids), window)]
-    return torch.cat(states).float().numpy()
+    return hidden_states(model, ids, window=window).numpy()
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -422,5 +428,5 @@ def build_large_vocab(
     return out
 
 
-__all__ = ["CONFIG_FILE", "FORMAT", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "available_memory", "build_large_vocab", "check_fits",
+__all__ = ["CONFIG_FILE", "FORMAT", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "hidden_states", "available_memory", "build_large_vocab", "check_fits",
            "default_corpus", "estimate_size", "rows_digest", "training_lines"]

@@ -29,7 +29,7 @@ import torch
 
 from .errors import RetokError
 from .large_vocab import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, OUTPUT_FILE, PIECES_FILE, TOKENIZER_DIR,
-                          QueryGeometry, rows_digest)
+                          QueryGeometry, hidden_states, rows_digest)
 
 
 def _rows(path: Path) -> tuple[np.ndarray, torch.Tensor]:
@@ -242,7 +242,6 @@ class LargeVocab:
         return LargeVocabGeneration(data.decode("utf-8", errors="replace"), entries, self.base_size,
                                     [len(self.entry_bytes(e)) for e in entries], prefill, steps, selects)
 
-    @torch.inference_mode()
     def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024) -> torch.Tensor:
         """Teacher-forced hidden states (P, d) of the base-tokenized ``text``, in windows of ``window`` tokens, at most ``max_positions``."""
         from .eval import scoring_ids
@@ -250,9 +249,7 @@ class LargeVocab:
         ids = scoring_ids(self.tokenizer, text, strict=False)[: max_positions]
         if not ids:
             raise RetokError("the text is empty after tokenization; pass held-out text to compare on")
-        table = self.model.get_input_embeddings()
-        states = [self.body(table(torch.tensor([ids[s : s + window]]))).last_hidden_state[0] for s in range(0, len(ids), window)]
-        return torch.cat(states)
+        return hidden_states(self.model, ids, window=window)
 
     def top1_agreement(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False, batch: int = 64) -> dict[str, float]:
         """Share of hidden states h (P, d) whose restricted top-1 equals the exact top-1 over all N rows, and the exact top-1's new share."""
