@@ -333,7 +333,7 @@ def _manpages_expected() -> dict[str, Any]:
 
 
 def manpages(*, progress: bool = True) -> Path:
-    """Man-page paragraphs (one per line): every page on the system rendered with groff once (~6 min on 2 cores), then cached.
+    """Man-page paragraphs (one per line): every page on the system rendered with groff once (~10 min on 2 cores: 566 s measured), then cached.
 
     See :mod:`retok.manpages`; needs the pages (Debian/Ubuntu ``manpages``, ``man-db``) and ``groff``.
     """
@@ -342,7 +342,7 @@ def manpages(*, progress: bool = True) -> Path:
     if not is_complete(out, expected, (MANPAGES_FILE,)):
         with build_lock(out.name, progress=progress):
             if not is_complete(out, expected, (MANPAGES_FILE,)):
-                say(f"rendering the system's man pages into {out} (one time, ~6 min) ...", progress=progress)
+                say(f"rendering the system's man pages into {out} (one time, ~10 min) ...", progress=progress)
                 paragraphs = render_pages(MAN_ROOT, max_pages=MANPAGES_PAGES, progress=progress)
                 with atomic_dir(out, overwrite=True) as tmp:
                     atomic_write_text(tmp / MANPAGES_FILE, "".join(p + "\n" for p in paragraphs))
@@ -392,7 +392,7 @@ def status() -> list[AssetStatus]:
     rows.append(_status_row(f"lohelp-{LOHELP_VERSION}", folder, ok, "LibreOffice help text en/de/fr/es + pairs", source))
     folder = _manpages_dir()
     ok = is_complete(folder, _manpages_expected(), (MANPAGES_FILE,))
-    rows.append(_status_row(folder.name, folder, ok, "the system's man pages as paragraphs", f"groff over {MAN_ROOT}, ~6 min"))
+    rows.append(_status_row(folder.name, folder, ok, "the system's man pages as paragraphs", f"groff over {MAN_ROOT}, ~10 min"))
     for folder, marker in _on_demand_folders():  # only the variants fetched so far: the set is open-ended
         what, source = ON_DEMAND_ASSETS[marker["asset"]]
         ok = is_complete(folder, {"asset": marker["asset"]}, marker.get("files", ()))
