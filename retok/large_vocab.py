@@ -265,13 +265,7 @@ def grow(work: Path, tokenizer: Any, corpus: Sequence[str | os.PathLike], config
     if len(grown) < config.size:
         raise RetokError(f"the corpus supports only {len(grown):,} entries at min_count {config.min_count} "
                          f"({sum(map(len, ids)):,} base tokens); pass more text (--train FILE ...), a smaller --size or --min-count 1")
-    pieces = np.full((len(grown), int(grown.lengths.max())), -1, dtype=np.int32)
-    pieces[: grown.base_size, 0] = np.arange(grown.base_size)
-    for e in range(grown.base_size, len(grown)):  # each entry is two earlier ones side by side
-        u, v = int(grown.left[e - grown.base_size]), int(grown.right[e - grown.base_size])
-        nu = int(grown.lengths[u])
-        pieces[e, :nu] = pieces[u, :nu]
-        pieces[e, nu : nu + grown.lengths[v]] = pieces[v, : grown.lengths[v]]
+    pieces = grown.pieces().astype(np.int32)
     tmp = work / "vocab.tmp.npz"
     np.savez(tmp, pieces=pieces, counts=grown.counts)
     os.replace(tmp, path)

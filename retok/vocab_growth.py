@@ -53,25 +53,15 @@ class GrownVocab:
     def __len__(self) -> int:
         return self.base_size + len(self.left)
 
-    def pieces(self, start: int = 0, stop: int | None = None, *, width: int | None = None) -> np.ndarray:
-        """Base ids of entries ``start..stop``: (n, width) int64, -1 padded (width: the longest entry by default)."""
-        stop = len(self) if stop is None else stop
-        width = int(self.lengths.max()) if width is None else width
-        out = np.full((stop - start, width), SEP, dtype=np.int64)
-        for row, entry in enumerate(range(start, stop)):
-            flat = self._flatten(entry)
-            out[row, : len(flat)] = flat
-        return out
-
-    def _flatten(self, entry: int) -> list[int]:
-        stack, out = [entry], []
-        while stack:
-            e = stack.pop()
-            if e < self.base_size:
-                out.append(e)
-            else:
-                stack.append(int(self.right[e - self.base_size]))
-                stack.append(int(self.left[e - self.base_size]))
+    def pieces(self) -> np.ndarray:
+        """Base ids of every entry: (N, L) int64, -1 padded, L the longest entry; each new row is its two units side by side."""
+        out = np.full((len(self), int(self.lengths.max())), SEP, dtype=np.int64)
+        out[: self.base_size, 0] = np.arange(self.base_size)
+        for e in range(self.base_size, len(self)):  # left and right are earlier entries, so their rows are filled already
+            u, v = int(self.left[e - self.base_size]), int(self.right[e - self.base_size])
+            nu, nv = int(self.lengths[u]), int(self.lengths[v])
+            out[e, :nu] = out[u, :nu]
+            out[e, nu : nu + nv] = out[v, :nv]
         return out
 
 
