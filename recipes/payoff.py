@@ -1,6 +1,9 @@
 """The payoff of tokenizer transfer: transplanted + LoRA vs. the original tokenizer + LoRA, same text, same recipe.
 
-Both runs see the same training text (the first ``--train-bytes`` of the German LibreOffice training
+Arms (``--arms``): ``control`` (the original tokenizer, LoRA, next-token loss), ``transplanted``
+(the transplant, LoRA + new rows, next-token loss), ``alm`` (the same, distilled from the original
+model through its own tokenizer, :mod:`retok.distill`) and ``lm+alm`` (both losses, balanced by
+gradient magnitude; ``lm+alm-decay``: the ALM term fading linearly to nothing over the run). Every run sees the same training text (the first ``--train-bytes`` of the German LibreOffice training
 paragraphs), one epoch, the same LoRA recipe and schedule; the budget is bytes, not tokens, so the
 transplanted model (fewer tokens per byte) takes fewer steps. Held-out BPB (the project protocol) is
 scored before and after on the full 64 KiB held-out text, and on an ``--curve-bytes`` slice every
@@ -9,8 +12,10 @@ scored before and after on the full 64 KiB held-out text, and on an ``--curve-by
 How to run:
     python recipes/payoff.py --out runs/payoff                       # CPU: 512 KiB, ~45 min on 2 cores
     python recipes/payoff.py --out runs/payoff --train-bytes 65536   # a quick look
+    python recipes/payoff.py --out runs/payoff --reuse docs/payoff-results.json --reuse-runs control transplanted
+                                                                     # the distillation arms only; the lm rows are reused
     python recipes/payoff.py --out runs/payoff-hypernet --method hypernet --options '{"hypernet": "runs/hypernet/hn"}' \
-        --reuse-control docs/payoff-results.json                     # start from the hypernetwork; the control is reused
+        --arms control transplanted --reuse docs/payoff-results.json # start from the hypernetwork; the control is reused
 Writes results.json, results.md and curve.png to --out.
 """
 
@@ -30,6 +35,8 @@ from retok.finetune import FinetuneConfig, finetune, history_curve
 from retok.loading import load_model, load_tokenizer
 from retok.measure import measure
 
+ARMS = ("control", "transplanted", "alm", "lm+alm", "lm+alm-decay")
+
 
 def score(model_dir: Path, text: str) -> dict:
     result = bits_per_byte(load_model(model_dir), load_tokenizer(model_dir), text, progress=False)
@@ -44,8 +51,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--method", default="fvt")
     parser.add_argument("--options", default="{}", help='JSON options of the method, e.g. \'{"hypernet": "runs/hypernet/hn"}\'')
-    parser.add_argument("--reuse-control", type=Path,
-                        help="a results.json of an earlier payoff run whose control row (the original tokenizer) to reuse instead of rerunning it")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS[:4]), choices=list(ARMS), help="which runs (default: all but lm+alm-decay)")
+    parser.add_argument("--reuse", type=Path, help="a results.json of an earlier payoff run whose --reuse-runs rows to take instead of rerunning them")
+    parser.add_argument("--reuse-runs", nargs="+", default=["control"], help="the rows of --reuse to take (default: control)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,20 +68,28 @@ def main() -> None:
         old = load_tokenizer(model_dir)
         tokenizer = train_tokenizer(train, vocab_size=32000, like=old)
         transplant(load_model(model_dir), tokenizer, args.method, old_tokenizer=old, **json.loads(args.options)).save_pretrained(transplanted)
-    if args.reuse_control and not (out / "control.json").exists():  # the control does not depend on the method
-        control = next(r for r in json.loads(args.reuse_control.read_text()) if r["run"] == "control")
-        atomic_write_text(out / "control.json", json.dumps({**control, "reused_from": str(args.reuse_control)}, indent=2) + "\n")
+    if args.reuse:
+        earlier = {r["run"]: r for r in json.loads(args.reuse.read_text())}
+        for name in args.reuse_runs:
+            if name in earlier and not (out / f"{name}.json").exists():
+                atomic_write_text(out / f"{name}.json", json.dumps({**earlier[name], "reused_from": str(args.reuse)}, indent=2) + "\n")
 
     recipe = FinetuneConfig(
         train_bytes=args.train_bytes, seq_len=256, batch_size=4, lora_r=8, lora_alpha=16, lr=3e-4,
         embedding_lr=2e-3, warmup_steps=5, eval_every=args.eval_every, eval_bytes=args.curve_bytes, checkpoint_every=25,
     )
+    swapped = replace(recipe, embeddings="new", embedding_stage_steps=20)
     runs = {
-        "control": (model_dir, replace(recipe, embeddings="none"), "original tokenizer, LoRA"),
-        "transplanted": (transplanted, replace(recipe, embeddings="new", embedding_stage_steps=20), f"{args.method} + LoRA + new rows"),
+        "control": (model_dir, replace(recipe, embeddings="none", objective="lm"), "original tokenizer, LoRA"),
+        "transplanted": (transplanted, replace(swapped, objective="lm"), f"{args.method} + LoRA + new rows"),
+        "alm": (transplanted, replace(swapped, objective="alm"), f"{args.method} + LoRA + new rows, ALM from the original model"),
+        "lm+alm": (transplanted, replace(swapped, objective="lm+alm"), f"{args.method} + LoRA + new rows, lm + ALM (balanced)"),
+        "lm+alm-decay": (transplanted, replace(swapped, objective="lm+alm", alm_schedule="decay"),
+                         f"{args.method} + LoRA + new rows, lm + ALM fading to 0"),
     }
     rows, curves = [], {}
-    for name, (start, config, label) in runs.items():
+    for name in args.arms:
+        start, config, label = runs[name]
         done = out / f"{name}.json"
         if done.exists():
             row = json.loads(done.read_text())
@@ -83,7 +99,7 @@ def main() -> None:
                 result = finetune(start, train, out / f"{name}-merged", config, eval_text=curve_text, overwrite=True)
             after = score(result.out, heldout)
             row = {
-                "run": name, "setup": label, "bpb_before": before["bpb"], "bpb_after": after["bpb"],
+                "run": name, "setup": label, "objective": result.objective, "bpb_before": before["bpb"], "bpb_after": after["bpb"],
                 "tokens_per_byte": after["tokens_per_byte"], "train_bytes": result.train_bytes,
                 "train_tokens": result.packed_tokens, "steps": result.steps, "train_seconds": m.seconds,
                 "peak_rss_mb": m.peak_rss_mb, "curve": history_curve(result.history),
@@ -111,7 +127,7 @@ def main() -> None:
         ax.plot([b / 1024 for b, _ in curve], [v for _, v in curve], marker="o", label=name)
     ax.set_xlabel("training text seen (KiB)")
     ax.set_ylabel(f"held-out BPB ({args.curve_bytes // 1024} KiB slice)")
-    ax.set_title("SmolLM2-135M, German: transplanted vs original tokenizer")
+    ax.set_title("SmolLM2-135M, German: transplanted vs original tokenizer", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "curve.png", dpi=120)

@@ -46,6 +46,10 @@ _EXPORTS = {
     "LargeVocabConfig": "retok.large_vocab_config",
     "build_large_vocab": "retok.large_vocab",
     "LargeVocab": "retok.large_vocab_decode",
+    "align_texts": "retok.chunk_alignment",
+    "align_conversation": "retok.chunk_alignment",
+    "pack_aligned": "retok.alm_data",
+    "alm_loss": "retok.alm",
 }
 #: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``): every public module
 _SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
@@ -64,6 +68,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from .large_vocab_config import LargeVocabConfig
     from .large_vocab import build_large_vocab
     from .large_vocab_decode import LargeVocab
+    from .chunk_alignment import align_conversation, align_texts
+    from .alm_data import pack_aligned
+    from .alm import alm_loss
 
 
 def __getattr__(name: str) -> Any:
@@ -117,6 +124,9 @@ __all__ = [
     "TokenEmbeddings",
     "Transplanted",
     "VocabAlignment",
+    "align_conversation",
+    "align_texts",
+    "alm_loss",
     "bits_per_byte",
     "build_large_vocab",
     "continuation_bits_per_byte",
@@ -125,6 +135,7 @@ __all__ = [
     "make_predictor",
     "merge_texts",
     "methods",
+    "pack_aligned",
     "read_retok_config",
     "register_initializer",
     "save_tokenizer",

@@ -183,7 +183,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     config = config_from_options(FinetuneConfig, options)
     eval_text = read_text(args.eval, what="eval text (--eval)") if args.eval else None
-    result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, overwrite=args.overwrite)
+    result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, teacher=args.teacher, overwrite=args.overwrite)
     print(f"{result.steps} steps on {result.train_bytes} bytes ({result.packed_tokens} tokens) in {result.seconds:.0f} s")
     curve = history_curve(result.history)
     if curve:
@@ -318,6 +318,7 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="a transplanted model folder (retok transplant --out)")
     p.add_argument("--train", required=True, help="UTF-8 training text, one paragraph per line")
     p.add_argument("--eval", help="held-out UTF-8 text scored (BPB) during training")
+    p.add_argument("--teacher", help="the teacher of --objective alm / lm+alm (a model folder with its tokenizer); default the transplant's source model")
     p.add_argument("--out", required=True, help="output folder for the merged model (checkpoints go to <out>.partial)")
     p.add_argument("--overwrite", action="store_true")
     add_config_flags(p, catalog.load()["configs"]["finetune"]["options"])

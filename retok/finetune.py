@@ -12,6 +12,11 @@ every global batch, so the update equals the single-process one).
 Which rows are new comes from the transplant's ``retok_config.json`` (``new_token_ids``); only those
 rows train (peft ``trainable_token_indices``; a tied head stays tied). For a folder that is not a
 transplant, every embedding row trains and the run says so.
+
+The objective (:data:`OBJECTIVE_CHOICES`): next-token loss (``lm``), self-distillation from the
+original model through the original tokenizer (``alm``, :mod:`retok.distill`), or both. ``auto``
+takes ``lm+alm`` when the folder is a transplant whose source model (``retok_config.json``
+``source_model``) can be loaded, else ``lm``; ``teacher=`` names another teacher.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from typing import Any, Literal
 
 import torch
 
+from .alm_data import AlignedBlocks, pack_aligned
 from .atomic import atomic_write_text, check_output_dir
+from .distill import DistillSettings, check_hidden_sizes, distill_loss, shared_teacher, with_progress
 from .errors import RetokError
 from .eval import bits_per_byte
 from .embeddings import check_tokenizer_fits
@@ -65,6 +72,14 @@ class FinetuneConfig(Checked):
     checkpoint_every: int = option(20, "write a resumable checkpoint every N steps (0: none, so an interrupted run starts over)", min=0)
     seed: int = option(0, "seed of the data order and of every random draw", min=0)
     dtype: Literal["float32", "bfloat16"] = option("float32", "bfloat16 on GPUs")
+    objective: Literal["auto", "lm", "alm", "lm+alm"] = option(
+        "auto", "next-token loss (lm), distillation from the original model (alm), or both; auto: lm+alm for a transplant whose source model loads, else lm")
+    alm_chunks: Literal["space", "unconstrained"] = option("space", "ALM chunks: words with their leading space, or the minimal chunks both tokenizations end on")
+    alm_divergence: Literal["binary_ce", "reverse_binary_kl", "abs"] = option("binary_ce", "how ALM compares teacher and student chunk likelihoods")
+    alm_temperature: float = option(100.0, "ALM temperature: chunk log-probs are divided by it before binarizing", above=0.0)
+    alm_weight: float | None = option(None, "weight of the alm term against lm; None: balanced by gradient magnitude every step", min=0.0)
+    hidden_weight: float = option(0.0, "weight of hidden-state alignment at chunk ends (0: off; needs equal hidden sizes)", min=0.0)
+    alm_schedule: Literal["constant", "decay"] = option("constant", "the distillation terms' weight: constant, or fading linearly to 0 over the run")
 
     def result_settings(self) -> dict[str, Any]:
         """The fields that change the result (the cadences do not); a checkpoint only resumes a run with the same ones."""
@@ -80,6 +95,40 @@ class FinetuneResult:
     steps: int
     seconds: float
     notes: list[str]
+    objective: str = "lm"
+
+
+def reachable(ref: str | os.PathLike) -> bool:
+    """Whether a model can be loaded from ``ref`` here: a folder with config.json, or a hub id in the local HF cache."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return (path / "config.json").is_file()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(os.fspath(ref), "config.json"), str)
+    except Exception:
+        return False
+
+
+def choose_objective(model_dir: str | os.PathLike, objective: str, teacher: str | os.PathLike | None) -> tuple[str, str | None, list[str]]:
+    """The objective to train (``auto`` resolved), its teacher (None for ``lm``), and a note on the choice."""
+    if objective == "lm":
+        return "lm", None, []
+    config = read_retok_config(model_dir) if Path(model_dir).is_dir() else None
+    source = os.fspath(teacher) if teacher is not None else (config or {}).get("source_model") or None
+    if objective == "auto" and teacher is None:
+        if source is None:
+            return "lm", None, [f"objective lm: {model_dir} records no source model to distil from (pass teacher= for alm)"]
+        if not reachable(source):
+            return "lm", None, [f"objective lm: the source model {source!r} recorded in {CONFIG_NAME} cannot be loaded here (pass teacher= for alm)"]
+    objective = "lm+alm" if objective == "auto" else objective
+    if source is None:
+        raise RetokError(f"objective {objective} needs a teacher: {model_dir} records no source model; pass --teacher (a model folder or hub id)")
+    if not reachable(source):
+        raise RetokError(f"objective {objective}: the teacher {source!r} cannot be loaded (no folder with config.json, not in the HF cache); "
+                         "pass --teacher with a model folder")
+    return objective, source, [f"objective {objective}: teacher {source}"]
 
 
 def trainable_rows(model_dir: str | os.PathLike | None, embeddings: str, vocab_size: int) -> tuple[list[int] | None, list[str]]:
@@ -95,8 +144,8 @@ def trainable_rows(model_dir: str | os.PathLike | None, embeddings: str, vocab_s
     return rows, [f"training the {len(rows)} new embedding rows recorded in {CONFIG_NAME}"]
 
 
-def epoch_batches(blocks: torch.Tensor, *, batch_size: int, seed: int) -> Callable[[int], torch.Tensor]:
-    """Step -> global batch ``(batch_size, seq_len)`` of ``blocks (N, seq_len)``.
+def epoch_batches(blocks: Any, *, batch_size: int, seed: int) -> Callable[[int], Any]:
+    """Step -> global batch ``(batch_size, seq_len)`` of ``blocks (N, seq_len)`` (or of anything indexed by a tensor of rows, e.g. AlignedBlocks).
 
     Each epoch visits the blocks in a fresh order (a permutation seeded by ``seed + epoch``); the
     last ``N % batch_size`` blocks of an epoch are left out. A pure function of the step, so a
@@ -169,6 +218,7 @@ def finetune(
     *,
     eval_text: str | None = None,
     tokenizer: str | os.PathLike | None = None,
+    teacher: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -183,6 +233,8 @@ def finetune(
         config: the recipe (budget, LoRA, stages, schedule, evaluation, checkpoints).
         eval_text: held-out text scored (BPB) at the start, every ``eval_every`` steps, and at the end.
         tokenizer: the model's tokenizer, default the one in ``model``.
+        teacher: the teacher of ``alm`` / ``lm+alm`` (a model folder with its tokenizer), default the
+            transplant's source model.
         overwrite: replace ``out`` if it exists.
         stop_after: stop (as if interrupted) after this many steps; a rerun resumes. For tests.
 
@@ -197,14 +249,28 @@ def finetune(
     accelerator = training_accelerator(dtype=config.dtype, seed=config.seed, batch_size=config.batch_size)
     world = accelerator.num_processes
 
+    objective, teacher_ref, objective_notes = choose_objective(model, config.objective, teacher)
     tok = load_tokenizer(tokenizer or model)
     base = load_model(model, dtype="float32")
     check_tokenizer_fits(base, tok, what="the tokenizer (tokenizer=)" if tokenizer else f"the tokenizer in --model {model}")
     rows, notes = trainable_rows(model, config.embeddings, base.get_input_embeddings().weight.shape[0])
-    packed: PackedText = pack(tok, take_bytes(train, config.train_bytes), seq_len=config.seq_len)
-    steps_per_epoch = len(packed.blocks) // config.batch_size
+    notes += objective_notes
+    paragraphs = take_bytes(train, config.train_bytes)
+    loss_fn: Callable[..., Any] = causal_lm_loss
+    if teacher_ref is None:
+        packed: PackedText | AlignedBlocks = pack(tok, paragraphs, seq_len=config.seq_len)
+        blocks: Any = packed.blocks
+    else:
+        teacher_model, teacher_tok, shared = load_teacher(base, teacher_ref, config)
+        packed = blocks = pack_aligned(tok, teacher_tok, paragraphs, seq_len=config.seq_len, kind=config.alm_chunks)
+        notes.append(f"the teacher shares {shared:,} parameters with the student; it reads {packed.n_teacher_tokens:,} tokens "
+                     f"where the student reads {packed.n_tokens:,}")
+        if packed.blocks_without_chunks:
+            notes.append(f"{packed.blocks_without_chunks} of {len(packed)} training sequences have no alignable chunk (skipped by alm)")
+        loss_fn = distill_loss(teacher_model, distill_settings(config, objective))
+    steps_per_epoch = len(blocks) // config.batch_size
     if steps_per_epoch == 0:
-        raise RetokError(f"{len(packed.blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
+        raise RetokError(f"{len(blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
     total = steps_per_epoch * config.epochs
     lora = lora_config_for(base, rows=rows, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout, target_modules=config.target_modules)
     peft_model = with_lora(base, lora)
@@ -212,7 +278,7 @@ def finetune(
         log(note)
     n_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     log(
-        f"{len(packed.blocks)} sequences x {config.seq_len} tokens from {packed.n_bytes} bytes; {total} steps; "
+        f"{len(blocks)} sequences x {config.seq_len} tokens from {packed.n_bytes} bytes; {total} steps; "
         f"{n_params} trainable parameters; {world} process(es) on {accelerator.device}"
     )
 
@@ -226,27 +292,47 @@ def finetune(
         if step < config.embedding_stage_steps:
             drop_lora_gradients(net)
 
+    batches = epoch_batches(blocks, batch_size=config.batch_size, seed=config.seed)
+    if teacher_ref is not None and config.alm_schedule == "decay":
+        batches = with_progress(batches, total)
     work = out.parent / f"{out.name}.partial"
     run = train_loop(
-        peft_model, causal_lm_loss, epoch_batches(packed.blocks, batch_size=config.batch_size, seed=config.seed),
+        peft_model, loss_fn, batches,
         config=TrainerConfig(steps=total, warmup_steps=config.warmup_steps, max_grad_norm=config.max_grad_norm,
                              eval_every=config.eval_every, checkpoint_every=config.checkpoint_every),
         param_groups=lora_param_groups(peft_model, lr=config.lr, embedding_lr=config.embedding_lr),
         make_optimizer=partial(torch.optim.AdamW, weight_decay=config.weight_decay),
         evaluate=held_out_bpb if eval_text is not None else None,
-        work=work, settings={**config.result_settings(), "model": str(model), "n_blocks": len(packed.blocks)},
+        work=work, settings={**config.result_settings(), "model": str(model), "n_blocks": len(blocks), "objective": objective,
+                             "teacher": teacher_ref},
         on_gradients=embeddings_only_stage if config.embedding_stage_steps else None,
         accelerator=accelerator, stop_after=stop_after, progress=progress, desc="finetune",
         tokens_per_step=config.batch_size * config.seq_len, log=log,
     )
     if run.finished and accelerator.is_main_process:
-        _export(peft_model, tok, model, out, work, config, run.history, notes, packed, total, run.seconds, overwrite)
+        _export(peft_model, tok, model, out, work, config, run.history, notes, packed, total, run.seconds, overwrite,
+                objective=objective, teacher=teacher_ref)
     accelerator.wait_for_everyone()
-    return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes)
+    return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes, objective)
+
+
+def load_teacher(student: torch.nn.Module, ref: str, config: FinetuneConfig) -> tuple[torch.nn.Module, Any, int]:
+    """The teacher model (sharing the student's equal weights), its tokenizer, and how many parameters are shared."""
+    teacher_tok = load_tokenizer(ref)
+    teacher_model, shared = shared_teacher(student, load_model(ref, dtype="float32"))
+    check_tokenizer_fits(teacher_model, teacher_tok, what=f"the teacher's tokenizer ({ref})")
+    if config.hidden_weight:
+        check_hidden_sizes(student, teacher_model)
+    return teacher_model, teacher_tok, shared
+
+
+def distill_settings(config: FinetuneConfig, objective: str) -> DistillSettings:
+    return DistillSettings(objective=objective, temperature=config.alm_temperature, divergence=config.alm_divergence,
+                           alm_weight=config.alm_weight, hidden_weight=config.hidden_weight, schedule=config.alm_schedule)
 
 
 def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, config: FinetuneConfig, history: list, notes: list[str],
-            packed: PackedText, steps: int, seconds: float, overwrite: bool) -> None:
+            packed: PackedText | AlignedBlocks, steps: int, seconds: float, overwrite: bool, *, objective: str, teacher: str | None) -> None:
     """Merge the adapters into the weights and write a plain HF folder (atomically) to ``out``."""
     merged = peft_model.merge_and_unload()
     target = work / "merged"
@@ -258,7 +344,7 @@ def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, co
     retok_config = read_retok_config(model_dir) or {}
     retok_config["finetune"] = {
         "config": asdict(config), "steps": steps, "train_bytes": packed.n_bytes, "train_tokens": packed.n_tokens,
-        "seconds": seconds, "notes": notes, "source": str(model_dir),
+        "seconds": seconds, "notes": notes, "source": str(model_dir), "objective": objective, "teacher": teacher,
     }
     atomic_write_text(target / CONFIG_NAME, json.dumps(retok_config, indent=2) + "\n")
     atomic_write_text(target / "finetune_history.json", json.dumps(history, indent=2) + "\n")
@@ -273,5 +359,5 @@ def history_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return [(h["train_bytes_seen"], h["bpb"]) for h in history if "bpb" in h]
 
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "epoch_batches", "finetune", "held_out_slice", "history_curve", "lr_factor",
+__all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "choose_objective", "epoch_batches", "finetune", "held_out_slice", "history_curve", "lr_factor",
            "trainable_rows", "training_accelerator", "training_paragraphs", "with_lora"]

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 STATE_FILE = "state.pt"
 
 Batch = Any  # a tensor, or a dict / tuple / list of them, with the batch along dim 0
-LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
+LossFn = Callable[[torch.nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, Mapping[str, torch.Tensor]]"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +182,8 @@ def train(
     Args:
         model: the module to train; parameters with ``requires_grad`` train. Seed the global RNG
             before building it (e.g. ``accelerate.utils.set_seed``) so that its init is reproducible.
-        loss_fn: ``loss_fn(model, batch) -> scalar tensor``; ``model`` may be the DDP wrapper.
+        loss_fn: ``loss_fn(model, batch) -> scalar tensor``, or ``(scalar, {name: scalar})`` to log the
+            parts of a combined loss in the history too; ``model`` may be the DDP wrapper.
         batch_at: ``batch_at(step)`` -> the *global* batch of that step (same on every process; each
             process trains on its :func:`shard`). Pure in ``step``, so that resume is exact; see
             :func:`indexed_batches` for iterators.
@@ -277,6 +278,7 @@ def train(
         for group, peak in zip(optimizer.param_groups, peak_lrs):
             group["lr"] = peak * factor
         loss = loss_fn(ddp_model, batch)
+        loss, parts = loss if isinstance(loss, tuple) else (loss, {})
         accelerator.backward(loss)
         if on_gradients is not None:
             on_gradients(net, step)
@@ -285,7 +287,8 @@ def train(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()
-        history.append({"step": step + 1, "loss": loss_value})
+        history.append({"step": step + 1, "loss": loss_value,
+                        **{name: accelerator.reduce(v.detach(), reduction="mean").item() for name, v in parts.items()}})
         done = step + 1
         postfix = {"loss": f"{loss_value:.3f}"}
         if tokens_per_step:

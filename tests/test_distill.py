@@ -1,0 +1,166 @@
+"""Distillation after a swap on tiny models: the shared teacher, the aligned blocks, the objectives, resume, and bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from retok import RetokError, transplant
+from retok.alm_data import pack_aligned
+from retok.distill import DistillSettings, distill_loss, evaluate_alm, shared_teacher
+from retok.finetune import FinetuneConfig, finetune, with_lora
+from retok.loading import load_model, load_tokenizer
+from retok.lora import lora_config_for
+from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
+
+TRAIN = GERMAN * 3
+SMALL = FinetuneConfig(train_bytes=None, seq_len=16, batch_size=4, eval_every=0, checkpoint_every=5, lr=1e-2, embedding_lr=1e-2,
+                       objective="lm+alm")
+quiet = dict(progress=False, log=lambda _: None)
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    """A saved tiny 'original' model with its English tokenizer: the teacher."""
+    tok = tiny_tokenizer(ENGLISH)
+    tiny_llama(len(tok)).save_pretrained(tmp_path / "source")
+    tok.save_pretrained(tmp_path / "source")
+    return tmp_path / "source"
+
+
+@pytest.fixture
+def transplanted(tmp_path, source) -> Path:
+    result = transplant(load_model(source), tiny_tokenizer(GERMAN), "fvt", old_tokenizer=load_tokenizer(source))
+    return result.save_pretrained(tmp_path / "transplanted")
+
+
+def test_teacher_shares_the_body_with_the_student_and_stays_the_original_model(source, transplanted):
+    student = load_model(transplanted)
+    teacher, shared = shared_teacher(student, load_model(source))
+    body = "model.layers.0.self_attn.q_proj.weight"
+    assert teacher.get_parameter(body) is student.get_parameter(body)
+    assert teacher.get_input_embeddings().weight is not student.get_input_embeddings().weight
+    n_embedding = teacher.get_input_embeddings().weight.numel()
+    assert shared == sum(p.numel() for p in teacher.parameters()) - n_embedding  # everything but the (tied) embeddings
+    peft = with_lora(student, lora_config_for(student, rows=[1, 2]))
+    with torch.no_grad():  # a trained student: non-zero LoRA updates
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_()
+    ids = torch.tensor([[3, 4, 5, 6]])
+    with torch.no_grad():
+        assert torch.equal(teacher(input_ids=ids).logits, load_model(source)(input_ids=ids).logits)
+
+
+def test_alm_is_zero_when_student_equals_teacher_and_the_tokenizers_are_equal():
+    tok = tiny_tokenizer(ENGLISH)
+    model = tiny_llama(len(tok))
+    blocks = pack_aligned(tok, tok, ENGLISH * 3, seq_len=16)
+    assert int(blocks.n_chunks.sum()) > 0
+    assert evaluate_alm(model, model, blocks) == pytest.approx(0.0, abs=1e-6)
+    _, parts = distill_loss(model, DistillSettings(objective="alm"))(model, blocks[torch.arange(4)])
+    assert parts["alm"].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_aligned_blocks_keep_the_student_blocks_and_their_chunks_spell_the_same_text():
+    student, teacher = tiny_tokenizer(GERMAN), tiny_tokenizer(ENGLISH)
+    from retok.packing import pack
+
+    blocks = pack_aligned(student, teacher, GERMAN * 2, seq_len=16)
+    assert torch.equal(blocks.student, pack(student, GERMAN * 2, seq_len=16).blocks)
+    batch = blocks[torch.arange(len(blocks))]
+    for j in range(len(blocks)):
+        for k in range(int(blocks.n_chunks[j])):
+            mine = student.decode(batch["input_ids"][j][batch["student_chunks"][j] == k])
+            theirs = teacher.decode(batch["teacher_ids"][j][batch["teacher_chunks"][j] == k])
+            assert mine == theirs and mine
+        assert batch["student_chunks"][j, 0] == -1  # the first token has no prediction
+
+
+def test_auto_distils_from_the_recorded_source_and_falls_back_to_lm_without_it(tmp_path, source, transplanted):
+    auto = FinetuneConfig(**{**SMALL.__dict__, "objective": "auto"})
+    result = finetune(transplanted, TRAIN, tmp_path / "a", auto, **quiet)
+    assert result.objective == "lm+alm"
+    steps = [h for h in result.history if "loss" in h]
+    assert all("lm" in h and "alm" in h for h in steps)
+    shutil.rmtree(source)
+    said = []
+    assert finetune(transplanted, TRAIN, tmp_path / "b", auto, progress=False, log=said.append).objective == "lm"
+    assert any("cannot be loaded here" in s for s in said)
+    with pytest.raises(RetokError, match="cannot be loaded"):
+        finetune(transplanted, TRAIN, tmp_path / "c", FinetuneConfig(**{**SMALL.__dict__, "objective": "alm"}), **quiet)
+
+
+def test_a_few_alm_steps_lower_the_alm_loss(tmp_path, source, transplanted):
+    config = FinetuneConfig(**{**SMALL.__dict__, "objective": "alm", "lr": 3e-2, "embedding_lr": 3e-2})
+    out = finetune(transplanted, TRAIN, tmp_path / "o", config, **quiet).out
+    teacher_tok, student_tok = load_tokenizer(source), load_tokenizer(transplanted)
+    held_out = pack_aligned(student_tok, teacher_tok, GERMAN[::-1], seq_len=16)
+    before = evaluate_alm(load_model(transplanted), load_model(source), held_out)
+    after = evaluate_alm(load_model(out), load_model(source), held_out)
+    assert after < before
+
+
+def test_interrupted_distillation_resumes_to_the_same_final_weights(tmp_path, transplanted):
+    straight = finetune(transplanted, TRAIN, tmp_path / "a", SMALL, **quiet)
+    stopped = finetune(transplanted, TRAIN, tmp_path / "b", SMALL, **quiet, stop_after=7)
+    assert stopped.steps == 7 and not (tmp_path / "b").exists()
+    resumed = finetune(transplanted, TRAIN, tmp_path / "b", SMALL, **quiet)
+    a, b = load_file(straight.out / "model.safetensors"), load_file(resumed.out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["loss"] for h in straight.history if "loss" in h] == [h["loss"] for h in resumed.history if "loss" in h]
+
+
+def test_a_teacher_that_cannot_spell_the_text_back_is_refused_and_nothing_is_written(tmp_path, transplanted):
+    from tokenizers import normalizers
+
+    lower = tiny_tokenizer(ENGLISH)
+    lower.backend_tokenizer.normalizer = normalizers.Lowercase()  # "Der" comes back as "der"
+    tiny_llama(len(lower)).save_pretrained(tmp_path / "lower")
+    lower.save_pretrained(tmp_path / "lower")
+    with pytest.raises(RetokError, match="training paragraph 1 .*teacher's tokenizer does not spell the text back"):
+        finetune(transplanted, TRAIN, tmp_path / "o", SMALL, teacher=tmp_path / "lower", **quiet)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_hidden_alignment_with_a_teacher_of_another_width_is_refused(tmp_path, transplanted):
+    tok = tiny_tokenizer(ENGLISH)
+    tiny_llama(len(tok), hidden=16).save_pretrained(tmp_path / "narrow")
+    tok.save_pretrained(tmp_path / "narrow")
+    config = FinetuneConfig(**{**SMALL.__dict__, "hidden_weight": 1.0})
+    with pytest.raises(RetokError, match="same hidden size; the teacher has 16, the student 32"):
+        finetune(transplanted, TRAIN, tmp_path / "o", config, teacher=tmp_path / "narrow", **quiet)
+    assert not (tmp_path / "o").exists()
+
+
+def test_hidden_alignment_trains_and_is_logged(tmp_path, transplanted):
+    config = FinetuneConfig(**{**SMALL.__dict__, "hidden_weight": 0.5})
+    result = finetune(transplanted, TRAIN, tmp_path / "o", config, **quiet, stop_after=2)
+    assert all(h["hidden"] > 0 for h in result.history if "loss" in h)
+
+
+def test_windows_without_an_alignable_chunk_are_reported(tmp_path, transplanted):
+    config = FinetuneConfig(**{**SMALL.__dict__, "seq_len": 2, "alm_chunks": "space"})
+    said = []
+    finetune(transplanted, TRAIN, tmp_path / "o", config, progress=False, log=said.append, stop_after=1)
+    assert any("have no alignable chunk (skipped by alm)" in s for s in said)
+
+
+def test_decay_schedule_fades_the_distillation_term_to_nothing():
+    tok = tiny_tokenizer(ENGLISH)
+    model = tiny_llama(len(tok))
+    blocks = pack_aligned(tok, tiny_tokenizer(GERMAN), ENGLISH * 3, seq_len=16)
+    from retok.distill import with_progress
+    from retok.finetune import epoch_batches
+
+    batch_at = with_progress(epoch_batches(blocks, batch_size=4, seed=0), total=10)
+    settings = DistillSettings(objective="lm+alm", alm_weight=1.0, schedule="decay")
+    loss_fn = distill_loss(tiny_llama(len(tok), seed=1), settings)
+    start_loss, start = loss_fn(model, batch_at(0))
+    assert start_loss.item() == pytest.approx((start["lm"] + start["alm"]).item(), rel=1e-5)
+    half_loss, half = loss_fn(model, batch_at(5))
+    assert half_loss.item() == pytest.approx((half["lm"] + 0.5 * half["alm"]).item(), rel=1e-5)
