@@ -1,8 +1,9 @@
 """Training text for distillation: the student's packed blocks, each with the teacher's tokens of the same bytes.
 
-The student side is exactly :func:`retok.packing.pack` (paragraphs in file order, a document
+The student side is exactly :func:`retok.packing.pack` (documents in file order, a document
 separator before each, cut into blocks of ``seq_len`` tokens), so an ``lm`` and an ``alm`` run see the
-same blocks. Every paragraph is tokenized whole by both tokenizers and aligned
+same blocks. Every document (a paragraph, or a conversation rendered by each side's chat template)
+is tokenized whole by both tokenizers and aligned
 (:func:`retok.chunk_alignment.align_spans`); a block then takes the teacher tokens that lie inside its
 bytes, and keeps the chunks that lie wholly inside the block on both sides and are predicted there
 (a chunk holding either side's first token has no log-probability and is dropped).
@@ -17,10 +18,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .chunk_alignment import ChunkKind, TokenSpans, align_spans, token_spans
+from .chunk_alignment import AlignedPair, ChunkKind, TokenSpans, align_conversation, align_spans, token_spans
 from .errors import RetokError
 from .eval import document_separator
-from .packing import pack
+from .packing import Document
 from .vocab import CanonicalVocab
 
 
@@ -88,42 +89,43 @@ class Stream:
 def pack_aligned(
     student: PreTrainedTokenizerBase,
     teacher: PreTrainedTokenizerBase,
-    paragraphs: Sequence[str],
+    documents: Sequence[Document],
     *,
     seq_len: int,
     kind: ChunkKind = "space",
 ) -> AlignedBlocks:
-    """Pack ``paragraphs`` for the student (as :func:`~retok.packing.pack`) and give every block the teacher's view.
+    """Pack ``documents`` for the student (as :func:`~retok.packing.pack`) and give every block the teacher's view.
+
+    A document is a paragraph (plain text) or a conversation (a list of ``{"role", "content"}``
+    messages: each side renders it with its own chat template and the message contents align).
 
     Raises:
-        RetokError: either tokenizer cannot spell a paragraph back exactly (the paragraph is named).
+        RetokError: either tokenizer cannot spell a document back exactly (the document is named),
+            or the documents give fewer tokens than one block.
     """
-    packed = pack(student, paragraphs, seq_len=seq_len)  # the same blocks and the same checks as plain training
+    if not documents:
+        raise RetokError("no training text: the byte budget or the corpus is empty; pass a larger budget or a fuller file")
     s_vocab, t_vocab = CanonicalVocab.of(student), CanonicalVocab.of(teacher)
     s_sep, t_sep = document_separator(student), document_separator(teacher)
-    s_ids = student(list(paragraphs), add_special_tokens=False, verbose=False)["input_ids"]
-    t_ids = teacher(list(paragraphs), add_special_tokens=False, verbose=False)["input_ids"]
     s_stream, t_stream = Stream([], [], [], []), Stream([], [], [], [])
     at, chunk_offset = 0, 0
-    for n, (text, s, t) in enumerate(zip(paragraphs, s_ids, t_ids)):
-        data = text.encode("utf-8")
+    for n, doc in enumerate(documents):
         try:
-            s_spans = token_spans(s_vocab, s, data, what="student's tokenizer")
-            t_spans = token_spans(t_vocab, t, data, what="teacher's tokenizer")
+            pair = align_document(doc, t_vocab, s_vocab, kind)
         except RetokError as err:
-            raise RetokError(f"training paragraph {n + 1} ({text[:40]!r}...): {err}") from None
-        pair = align_spans(t_spans, s_spans, data, kind)
-        s_stream.add(s_sep, at, s_spans, pair.student_chunks, chunk_offset)
-        t_stream.add(t_sep, at, t_spans, pair.teacher_chunks, chunk_offset)
-        at += len(data) + 1
+            raise RetokError(f"training document {n + 1} ({preview(doc)!r}...): {err}") from None
+        s_stream.add(s_sep, at, pair.student, pair.student_chunks, chunk_offset)
+        t_stream.add(t_sep, at, pair.teacher, pair.teacher_chunks, chunk_offset)
+        at += len(pair.data) + 1
         chunk_offset += pair.n_chunks
     s_all, s_start, s_end, s_chunk = s_stream.arrays()
     t_all, t_start, t_end, t_chunk = t_stream.arrays()
-    assert torch.equal(torch.from_numpy(s_all[: packed.blocks.numel()]), packed.blocks.flatten())
+    n_blocks = len(s_all) // seq_len
+    if n_blocks == 0:
+        raise RetokError(f"the training text gives {len(s_all)} tokens, fewer than one block of seq_len={seq_len}; use more text or a shorter seq_len")
     s_total = np.bincount(s_chunk[s_chunk >= 0], minlength=chunk_offset)
     t_total = np.bincount(t_chunk[t_chunk >= 0], minlength=chunk_offset)
 
-    n_blocks = len(packed.blocks)
     rows_t, rows_sc, rows_tc, counts = [], [], [], []
     for j in range(n_blocks):
         lo, hi = j * seq_len, (j + 1) * seq_len
@@ -141,10 +143,25 @@ def pack_aligned(
         teacher_ids[j, : len(ids)] = torch.from_numpy(ids)
         teacher_chunks[j, : len(tc)] = torch.from_numpy(tc)
     return AlignedBlocks(
-        student=packed.blocks, teacher=teacher_ids, teacher_lengths=torch.tensor([len(r) for r in rows_t]),
-        student_chunks=torch.from_numpy(np.stack(rows_sc)), teacher_chunks=teacher_chunks, n_chunks=torch.tensor(counts),
-        n_bytes=packed.n_bytes, n_tokens=packed.n_tokens, n_teacher_tokens=sum(len(r) for r in rows_t), n_dropped=packed.n_dropped,
+        student=torch.from_numpy(s_all[: n_blocks * seq_len]).view(n_blocks, seq_len), teacher=teacher_ids,
+        teacher_lengths=torch.tensor([len(r) for r in rows_t]), student_chunks=torch.from_numpy(np.stack(rows_sc)),
+        teacher_chunks=teacher_chunks, n_chunks=torch.tensor(counts), n_bytes=at - 1, n_tokens=n_blocks * seq_len,
+        n_teacher_tokens=sum(len(r) for r in rows_t), n_dropped=len(s_all) - n_blocks * seq_len,
     )
+
+
+def align_document(doc: Document, teacher: CanonicalVocab, student: CanonicalVocab, kind: ChunkKind) -> AlignedPair:
+    """Both tokenizations of one document and their shared chunks (a paragraph: no special tokens; a conversation: each side's template)."""
+    if not isinstance(doc, str):
+        return align_conversation(doc, teacher, student, kind)
+    data = doc.encode("utf-8")
+    t = token_spans(teacher, teacher.tokenizer(doc, add_special_tokens=False)["input_ids"], data, what="teacher's tokenizer")
+    s = token_spans(student, student.tokenizer(doc, add_special_tokens=False)["input_ids"], data, what="student's tokenizer")
+    return align_spans(t, s, data, kind)
+
+
+def preview(doc: Document) -> str:
+    return (doc if isinstance(doc, str) else " ".join(m.get("content", "") for m in doc))[:40]
 
 
 def block_chunks(s: np.ndarray, t: np.ndarray, s_total: np.ndarray, t_total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -235,6 +235,12 @@ def rendered_content_spans(vocab: CanonicalVocab, messages: Sequence[Mapping[str
         starts[inside] = spans.starts[inside] - at + offset
         ends[inside] = spans.ends[inside] - at + offset
         cursor, offset = at + len(content), offset + len(content)
+    # template tokens sit, zero-wide, where the content before them ends (spans stay in text order)
+    placed = ends > starts
+    position = np.maximum.accumulate(np.where(placed, ends, 0)) if len(ends) else ends
+    before = np.concatenate([[0], position[:-1]]) if len(ends) else ends
+    starts = np.where(placed, starts, before)
+    ends = np.where(placed, ends, before)
     return TokenSpans(spans.ids, starts, ends)
 
 

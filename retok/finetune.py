@@ -42,7 +42,7 @@ from .embeddings import check_tokenizer_fits
 from .loading import load_model, load_tokenizer
 from .options import Checked, option
 from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
-from .packing import PackedText, pack, take_bytes
+from .packing import Document, PackedText, pack, take_bytes
 from .progress import bars_on, hf_progress_bars
 from .trainer import TrainerConfig, lr_factor, train as train_loop
 from .transplant import CONFIG_NAME, read_retok_config
@@ -183,6 +183,29 @@ def training_paragraphs(train: str | os.PathLike | Sequence[str]) -> list[str]:
     return list(train)
 
 
+def training_documents(train: str | os.PathLike | Sequence[Document]) -> list[Document]:
+    """Training documents: a ``.jsonl`` file of ``{"messages": [{"role", "content"}, ...]}`` conversations, else :func:`training_paragraphs`."""
+    if isinstance(train, (str, os.PathLike)) and os.fspath(train).endswith(".jsonl"):
+        from .textio import read_text
+
+        return [conversation_of(line, n) for n, line in enumerate(read_text(train, what="training conversations (--train)").splitlines(), 1)
+                if line.strip()]
+    if isinstance(train, (str, os.PathLike)):
+        return list(training_paragraphs(train))
+    return list(train)
+
+
+def conversation_of(line: str, n: int) -> list[dict[str, str]]:
+    """One ``.jsonl`` line as a list of messages; RetokError naming the line when it is not one."""
+    try:
+        messages = json.loads(line)["messages"]
+        if not messages or not all(isinstance(m["role"], str) and isinstance(m["content"], str) for m in messages):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise RetokError(f'line {n} of the training conversations is not {{"messages": [{{"role": ..., "content": ...}}, ...]}}; fix or remove it') from None
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
 def training_accelerator(*, dtype: str, seed: int, batch_size: int, find_unused_parameters: bool = False) -> Any:
     """The ``accelerate.Accelerator`` of a training run (CPU unless a GPU is there), with the global seed set after it.
 
@@ -212,7 +235,7 @@ def with_lora(model: torch.nn.Module, lora: Any) -> Any:
 
 def finetune(
     model: str | os.PathLike,
-    train: str | os.PathLike | Sequence[str],
+    train: str | os.PathLike | Sequence[Document],
     out: str | os.PathLike,
     config: FinetuneConfig = FinetuneConfig(),
     *,
@@ -228,7 +251,8 @@ def finetune(
 
     Args:
         model: a saved (transplanted) model folder.
-        train: a UTF-8 corpus file (one paragraph per line) or the paragraphs themselves.
+        train: a UTF-8 corpus file (one paragraph per line; ``.jsonl``: one ``{"messages": [...]}``
+            conversation per line, rendered with each side's chat template) or the documents themselves.
         out: output folder: the merged model + ``retok_config.json`` + ``finetune_history.json``.
         config: the recipe (budget, LoRA, stages, schedule, evaluation, checkpoints).
         eval_text: held-out text scored (BPB) at the start, every ``eval_every`` steps, and at the end.
@@ -243,7 +267,7 @@ def finetune(
     """
     out = Path(out)
     check_output_dir(out, overwrite=overwrite)
-    train = training_paragraphs(train)
+    train = training_documents(train)
     if eval_text is not None:
         eval_text = held_out_slice(eval_text, config.eval_bytes)
     accelerator = training_accelerator(dtype=config.dtype, seed=config.seed, batch_size=config.batch_size)
@@ -360,4 +384,4 @@ def history_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "causal_lm_loss", "choose_objective", "epoch_batches", "finetune", "held_out_slice", "history_curve", "lr_factor",
-           "trainable_rows", "training_accelerator", "training_paragraphs", "with_lora"]
+           "trainable_rows", "training_accelerator", "training_documents", "training_paragraphs", "with_lora"]

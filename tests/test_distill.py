@@ -122,7 +122,7 @@ def test_a_teacher_that_cannot_spell_the_text_back_is_refused_and_nothing_is_wri
     lower.backend_tokenizer.normalizer = normalizers.Lowercase()  # "Der" comes back as "der"
     tiny_llama(len(lower)).save_pretrained(tmp_path / "lower")
     lower.save_pretrained(tmp_path / "lower")
-    with pytest.raises(RetokError, match="training paragraph 1 .*teacher's tokenizer does not spell the text back"):
+    with pytest.raises(RetokError, match="training document 1 .*teacher's tokenizer does not spell the text back"):
         finetune(transplanted, TRAIN, tmp_path / "o", SMALL, teacher=tmp_path / "lower", **quiet)
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
 
@@ -164,3 +164,31 @@ def test_decay_schedule_fades_the_distillation_term_to_nothing():
     assert start_loss.item() == pytest.approx((start["lm"] + start["alm"]).item(), rel=1e-5)
     half_loss, half = loss_fn(model, batch_at(5))
     assert half_loss.item() == pytest.approx((half["lm"] + 0.5 * half["alm"]).item(), rel=1e-5)
+
+
+CONVERSATIONS = [[{"role": "user", "content": g}, {"role": "assistant", "content": e}] for g, e in zip(GERMAN, ENGLISH)]
+
+
+def test_conversations_align_across_two_chat_templates_in_training_blocks():
+    student, teacher = tiny_tokenizer(GERMAN), tiny_tokenizer(ENGLISH)
+    student.chat_template = "{% for m in messages %}<|im_start|>[{{ m['role'] }}] {{ m['content'] }}<|im_end|>{% endfor %}"
+    blocks = pack_aligned(student, teacher, CONVERSATIONS * 2, seq_len=32)
+    batch = blocks[torch.arange(len(blocks))]
+    assert int(blocks.n_chunks.sum()) > 0
+    for j in range(len(blocks)):
+        for k in range(int(blocks.n_chunks[j])):
+            mine = student.decode(batch["input_ids"][j][batch["student_chunks"][j] == k])
+            assert mine == teacher.decode(batch["teacher_ids"][j][batch["teacher_chunks"][j] == k])
+            assert "im_" not in mine and "[user]" not in mine  # only message contents align
+
+
+def test_finetune_distils_on_a_jsonl_file_of_conversations(tmp_path, transplanted):
+    import json
+
+    train = tmp_path / "chat.jsonl"
+    train.write_text("".join(json.dumps({"messages": c}) + "\n" for c in CONVERSATIONS * 3), encoding="utf-8")
+    result = finetune(transplanted, train, tmp_path / "o", SMALL, **quiet, stop_after=2)
+    assert all(h["alm"] > 0 for h in result.history if "loss" in h)
+    (tmp_path / "bad.jsonl").write_text('{"messages": [{"role": "user"}]}\n', encoding="utf-8")
+    with pytest.raises(RetokError, match="line 1 of the training conversations"):
+        finetune(transplanted, tmp_path / "bad.jsonl", tmp_path / "p", SMALL, **quiet)
