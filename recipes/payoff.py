@@ -3,7 +3,8 @@
 Arms (``--arms``): ``control`` (the original tokenizer, LoRA, next-token loss), ``transplanted``
 (the transplant, LoRA + new rows, next-token loss), ``alm`` (the same, distilled from the original
 model through its own tokenizer, :mod:`retok.distill`) and ``lm+alm`` (both losses, balanced by
-gradient magnitude; ``lm+alm-decay``: the ALM term fading linearly to nothing over the run). Every run sees the same training text (the first ``--train-bytes`` of the German LibreOffice training
+gradient magnitude; ``lm+alm-decay``: the ALM term fading linearly to nothing over the run; ``lm+alm+hidden-decay``: plus hidden-state
+alignment at chunk ends, all three balanced, the distillation terms fading). Every run sees the same training text (the first ``--train-bytes`` of the German LibreOffice training
 paragraphs), one epoch, the same LoRA recipe and schedule; the budget is bytes, not tokens, so the
 transplanted model (fewer tokens per byte) takes fewer steps. Held-out BPB (the project protocol) is
 scored before and after on the full 64 KiB held-out text, and on an ``--curve-bytes`` slice every
@@ -35,7 +36,7 @@ from retok.finetune import FinetuneConfig, finetune, history_curve
 from retok.loading import load_model, load_tokenizer
 from retok.measure import measure
 
-ARMS = ("control", "transplanted", "alm", "lm+alm", "lm+alm-decay")
+ARMS = ("control", "transplanted", "alm", "lm+alm", "lm+alm-decay", "lm+alm+hidden-decay")
 
 
 def score(model_dir: Path, text: str) -> dict:
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--method", default="fvt")
     parser.add_argument("--options", default="{}", help='JSON options of the method, e.g. \'{"hypernet": "runs/hypernet/hn"}\'')
-    parser.add_argument("--arms", nargs="+", default=list(ARMS[:4]), choices=list(ARMS), help="which runs (default: all but lm+alm-decay)")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS[:4]), choices=list(ARMS), help="which runs (default: the first four)")
     parser.add_argument("--reuse", type=Path, help="a results.json of an earlier payoff run whose --reuse-runs rows to take instead of rerunning them")
     parser.add_argument("--reuse-runs", nargs="+", default=["control"], help="the rows of --reuse to take (default: control)")
     args = parser.parse_args()
@@ -86,6 +87,8 @@ def main() -> None:
         "lm+alm": (transplanted, replace(swapped, objective="lm+alm"), f"{args.method} + LoRA + new rows, lm + ALM (balanced)"),
         "lm+alm-decay": (transplanted, replace(swapped, objective="lm+alm", alm_schedule="decay"),
                          f"{args.method} + LoRA + new rows, lm + ALM fading to 0"),
+        "lm+alm+hidden-decay": (transplanted, replace(swapped, objective="lm+alm", hidden_weight=1.0, alm_schedule="decay"),
+                                f"{args.method} + LoRA + new rows, lm + ALM + hidden states, fading to 0"),
     }
     rows, curves = [], {}
     for name in args.arms:

@@ -9,8 +9,8 @@ Three pieces, used by :func:`retok.finetune.finetune` for ``objective="alm"`` / 
 - :func:`distill_loss` returns the training loss ``loss_fn(model, batch)`` for the one training loop
   (:mod:`retok.trainer`): next-token loss, ALM (:mod:`retok.alm`) on the aligned chunks of
   :class:`~retok.alm_data.AlignedBlocks` batches, optionally hidden-state alignment at chunk ends.
-  Without a fixed ``alm_weight`` the lm and alm terms are balanced by their gradient magnitude at the
-  last hidden state, so no weight needs tuning.
+  Without a fixed ``alm_weight`` the terms are balanced by their gradient magnitude at the last
+  hidden state, so no weight needs tuning (``hidden_weight`` then scales the hidden term's balanced weight).
 - :func:`evaluate_alm` scores the ALM loss on held-out blocks.
 """
 
@@ -115,17 +115,15 @@ def distill_loss(teacher: torch.nn.Module | None, settings: DistillSettings) -> 
             values["lm"] = -student_lp[:, 1:].mean()
         if "alm" in terms:
             values.update(alm_terms(teacher, batch, student_lp, hidden[-1], settings))
-        main = [name for name in ("lm", "alm") if name in values]
         fade = 1.0 - float(batch["progress"].value) if settings.schedule == "decay" and "progress" in batch else 1.0
-        if len(main) == 2 and settings.alm_weight is None:
-            weights = gradient_balance([values["lm"], values["alm"]], hidden[-1])
-            total = weights[0] * values["lm"] + fade * weights[1] * values["alm"]
-        elif len(main) == 2:
-            total = values["lm"] + fade * settings.alm_weight * values["alm"]
+        names = list(values)
+        if settings.alm_weight is None and len(names) > 1:
+            weights = dict(zip(names, gradient_balance([values[n] for n in names], hidden[-1])))
         else:
-            total = values[main[0]]
-        if "hidden" in values:
-            total = total + fade * settings.hidden_weight * values["hidden"]
+            weights = {"lm": 1.0, "alm": 1.0 if settings.alm_weight is None else settings.alm_weight, "hidden": 1.0}
+        weights["alm"] = fade * weights.get("alm", 1.0)
+        weights["hidden"] = fade * settings.hidden_weight * weights.get("hidden", 1.0)
+        total = sum(weights[n] * values[n] for n in names)
         return total, {name: v.detach() for name, v in values.items()}
 
     return loss_fn

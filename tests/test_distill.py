@@ -192,3 +192,15 @@ def test_finetune_distils_on_a_jsonl_file_of_conversations(tmp_path, transplante
     (tmp_path / "bad.jsonl").write_text('{"messages": [{"role": "user"}]}\n', encoding="utf-8")
     with pytest.raises(RetokError, match="line 1 of the training conversations"):
         finetune(transplanted, tmp_path / "bad.jsonl", tmp_path / "p", SMALL, **quiet)
+
+
+def test_hidden_weight_scales_the_balanced_hidden_term_only():
+    tok = tiny_tokenizer(ENGLISH)
+    student, teacher = tiny_llama(len(tok), seed=1), tiny_llama(len(tok))
+    batch = pack_aligned(tok, tok, ENGLISH * 3, seq_len=16)[torch.arange(4)]
+    totals = {}
+    for w in (0.5, 1.0, 2.0):
+        totals[w], parts = distill_loss(teacher, DistillSettings(objective="lm+alm", hidden_weight=w))(student, batch)
+        assert set(parts) == {"lm", "alm", "hidden"}
+    # the total is linear in the hidden term's weight: the balanced weights do not depend on it
+    assert (totals[2.0] - totals[1.0]).item() == pytest.approx(2 * (totals[1.0] - totals[0.5]).item(), rel=1e-4)
