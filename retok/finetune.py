@@ -279,19 +279,7 @@ def finetune(
     check_tokenizer_fits(base, tok, what="the tokenizer (tokenizer=)" if tokenizer else f"the tokenizer in --model {model}")
     rows, notes = trainable_rows(model, config.embeddings, base.get_input_embeddings().weight.shape[0])
     notes += objective_notes
-    paragraphs = take_bytes(train, config.train_bytes)
-    loss_fn: Callable[..., Any] = causal_lm_loss
-    if teacher_ref is None:
-        packed: PackedText | AlignedBlocks = pack(tok, paragraphs, seq_len=config.seq_len)
-        blocks: Any = packed.blocks
-    else:
-        teacher_model, teacher_tok, shared = load_teacher(base, teacher_ref, config)
-        packed = blocks = pack_aligned(tok, teacher_tok, paragraphs, seq_len=config.seq_len, kind=config.alm_chunks)
-        notes.append(f"the teacher shares {shared:,} parameters with the student; it reads {packed.n_teacher_tokens:,} tokens "
-                     f"where the student reads {packed.n_tokens:,}")
-        if packed.blocks_without_chunks:
-            notes.append(f"{packed.blocks_without_chunks} of {len(packed)} training sequences have no alignable chunk (skipped by alm)")
-        loss_fn = distill_loss(teacher_model, distill_settings(config, objective))
+    packed, blocks, loss_fn = training_objective(base, tok, take_bytes(train, config.train_bytes), config, objective, teacher_ref, notes)
     steps_per_epoch = len(blocks) // config.batch_size
     if steps_per_epoch == 0:
         raise RetokError(f"{len(blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
@@ -338,6 +326,29 @@ def finetune(
                 objective=objective, teacher=teacher_ref)
     accelerator.wait_for_everyone()
     return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes, objective)
+
+
+def training_objective(base: torch.nn.Module, tok: Any, documents: list[Document], config: FinetuneConfig, objective: str,
+                       teacher_ref: str | None, notes: list[str]) -> tuple[PackedText | AlignedBlocks, Any, Callable[..., Any]]:
+    """The packed training text, what the loop indexes (blocks), and the loss: plain next-token loss, or distillation.
+
+    For distillation the teacher is loaded (sharing ``base``'s equal weights) and every block gets
+    the teacher's tokens of the same bytes; what the user should know goes to ``notes``.
+    """
+    if teacher_ref is None:
+        packed = pack(tok, documents, seq_len=config.seq_len)
+        return packed, packed.blocks, causal_lm_loss
+    teacher_model, teacher_tok, shared = load_teacher(base, teacher_ref, config)
+    aligned = pack_aligned(tok, teacher_tok, documents, seq_len=config.seq_len, kind=config.alm_chunks)
+    limit = getattr(teacher_model.config, "max_position_embeddings", None)
+    if limit is not None and aligned.teacher.shape[1] > limit:
+        raise RetokError(f"the teacher reads up to {aligned.teacher.shape[1]} tokens for one training sequence, more than its "
+                         f"{limit} positions; use a shorter --seq-len")
+    notes.append(f"the teacher shares {shared:,} parameters with the student; it reads {aligned.n_teacher_tokens:,} tokens "
+                 f"where the student reads {aligned.n_tokens:,}")
+    if aligned.blocks_without_chunks:
+        notes.append(f"{aligned.blocks_without_chunks} of {len(aligned)} training sequences have no alignable chunk (skipped by alm)")
+    return aligned, aligned, distill_loss(teacher_model, distill_settings(config, objective))
 
 
 def load_teacher(student: torch.nn.Module, ref: str, config: FinetuneConfig) -> tuple[torch.nn.Module, Any, int]:
