@@ -26,10 +26,18 @@ from retok.textio import read_text
 
 
 def tiny_model(folder: Path) -> Path:
-    """A tiny transplanted model (English tiny Llama -> German tiny tokenizer), saved once to ``folder``."""
+    """A tiny transplanted model (English tiny Llama -> German tiny tokenizer), saved once to ``folder``.
+
+    Its source (the teacher of ``--objective alm``) is saved beside it, in ``<folder>-source``.
+    """
     if not (folder / "config.json").exists():
+        from retok.loading import load_model
+
+        source = folder.parent / f"{folder.name}-source"
         old = tiny_tokenizer(ENGLISH)
-        transplant(tiny_llama(len(old)), tiny_tokenizer(GERMAN), "fvt", old_tokenizer=old).save_pretrained(folder)
+        tiny_llama(len(old)).save_pretrained(source)
+        old.save_pretrained(source)
+        transplant(load_model(source), tiny_tokenizer(GERMAN), "fvt", old_tokenizer=old).save_pretrained(folder)
     return folder
 
 

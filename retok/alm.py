@@ -74,6 +74,13 @@ DIVERGENCES.add("reverse_binary_kl", reverse_binary_kl)
 DIVERGENCES.add("abs", absolute)
 
 
+def chunk_divergences(teacher_lp: torch.Tensor, student_lp: torch.Tensor, *, temperature: float = DEFAULT_TEMPERATURE,
+                      divergence: str = "binary_ce") -> torch.Tensor:
+    """The divergence of every chunk ``(B, K)`` from chunk log-probs ``(B, K)``; the teacher side is a constant (detached)."""
+    fn = DIVERGENCES.get(divergence)
+    return fn(teacher_lp.detach().float() / temperature, student_lp.float() / temperature)
+
+
 def alm_loss(
     teacher_lp: torch.Tensor,
     student_lp: torch.Tensor,
@@ -86,10 +93,8 @@ def alm_loss(
 
     The teacher side is treated as a constant (detached). No chunk in ``mask``: 0 (with a gradient path).
     """
-    fn = DIVERGENCES.get(divergence)
-    values = fn(teacher_lp.detach().float() / temperature, student_lp.float() / temperature)
-    n = mask.sum()
-    return (values * mask).sum() / n.clamp(min=1)
+    values = chunk_divergences(teacher_lp, student_lp, temperature=temperature, divergence=divergence)
+    return (values * mask).sum() / mask.sum().clamp(min=1)
 
 
 def chunk_ends(chunks: torch.Tensor, n_chunks: int) -> torch.Tensor:
@@ -99,17 +104,23 @@ def chunk_ends(chunks: torch.Tensor, n_chunks: int) -> torch.Tensor:
     return out.scatter_reduce(1, torch.where(chunks >= 0, chunks, n_chunks), positions, reduce="amax")[:, :n_chunks]
 
 
-def hidden_alignment_loss(teacher_hidden: torch.Tensor, student_hidden: torch.Tensor, teacher_ends: torch.Tensor,
-                          student_ends: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance of the last hidden states at chunk ends, relative to the teacher's mean square.
+def hidden_alignment_sums(teacher_hidden: torch.Tensor, student_hidden: torch.Tensor, teacher_ends: torch.Tensor,
+                          student_ends: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The squared distance of the last hidden states at chunk ends, summed, and the teacher's summed square (a constant).
 
     ``*_hidden (B, T*, d)``, ``*_ends (B, K)`` positions, ``mask (B, K)``. The teacher side is constant.
     """
     t = teacher_hidden.detach().float().gather(1, teacher_ends.unsqueeze(-1).expand(-1, -1, teacher_hidden.shape[-1]))
     s = student_hidden.float().gather(1, student_ends.unsqueeze(-1).expand(-1, -1, student_hidden.shape[-1]))
     m = mask.unsqueeze(-1)
-    scale = ((t * t) * m).sum().clamp(min=EPS)
-    return (((s - t) ** 2) * m).sum() / scale
+    return (((s - t) ** 2) * m).sum(), ((t * t) * m).sum()
+
+
+def hidden_alignment_loss(teacher_hidden: torch.Tensor, student_hidden: torch.Tensor, teacher_ends: torch.Tensor,
+                          student_ends: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Squared distance of the last hidden states at chunk ends, relative to the teacher's square (see :func:`hidden_alignment_sums`)."""
+    distance, scale = hidden_alignment_sums(teacher_hidden, student_hidden, teacher_ends, student_ends, mask)
+    return distance / scale.clamp(min=EPS)
 
 
 def gradient_balance(terms: Sequence[torch.Tensor], probe: torch.Tensor) -> torch.Tensor:
@@ -122,11 +133,12 @@ def gradient_balance(terms: Sequence[torch.Tensor], probe: torch.Tensor) -> torc
     norms = []
     for term in terms:
         (grad,) = torch.autograd.grad(term, probe, retain_graph=True, allow_unused=True)
-        norms.append(grad.float().norm() if grad is not None else probe.new_zeros((), dtype=torch.float32))
+        norms.append(grad.float().square().sum() if grad is not None else probe.new_zeros((), dtype=torch.float32))
     g = torch.stack(norms).detach()
-    if torch.distributed.is_available() and torch.distributed.is_initialized():  # every process uses the same weights
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # the probe is split over the processes: the whole batch's norm, so every process (and a single one) weighs alike
         torch.distributed.all_reduce(g)
-        g = g / torch.distributed.get_world_size()
+    g = g.sqrt()
     positive = g > 0
     if not positive.any():
         return torch.ones_like(g)
@@ -134,5 +146,6 @@ def gradient_balance(terms: Sequence[torch.Tensor], probe: torch.Tensor) -> torc
     return torch.where(positive, mean / g.clamp(min=EPS), torch.ones_like(g))
 
 
-__all__ = ["DEFAULT_TEMPERATURE", "DIVERGENCES", "alm_loss", "chunk_ends", "chunk_logprobs", "gradient_balance", "hidden_alignment_loss",
+__all__ = ["DEFAULT_TEMPERATURE", "DIVERGENCES", "alm_loss", "chunk_divergences", "chunk_ends", "chunk_logprobs", "gradient_balance",
+           "hidden_alignment_loss", "hidden_alignment_sums",
            "log1mexp", "token_logprobs"]

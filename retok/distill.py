@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .alm import DEFAULT_TEMPERATURE, alm_loss, chunk_ends, chunk_logprobs, gradient_balance, hidden_alignment_loss, token_logprobs
+from .alm import DEFAULT_TEMPERATURE, chunk_divergences, chunk_ends, chunk_logprobs, gradient_balance, hidden_alignment_sums, token_logprobs
 from .alm_data import AlignedBlocks
 from .errors import RetokError
 from .trainer import Replicated
@@ -148,10 +148,26 @@ def alm_terms(teacher: torch.nn.Module, batch: dict[str, torch.Tensor], student_
         teacher_lp = chunk_logprobs(token_logprobs(t_logits, batch["teacher_ids"]), t_chunks, n)
     student_chunk_lp = chunk_logprobs(student_lp, s_chunks, n)
     present = chunk_present(s_chunks, n) & chunk_present(t_chunks, n)
-    out = {"alm": alm_loss(teacher_lp, student_chunk_lp, present, temperature=settings.temperature, divergence=settings.divergence)}
+    divergences = chunk_divergences(teacher_lp, student_chunk_lp, temperature=settings.temperature, divergence=settings.divergence)
+    out = {"alm": batch_mean((divergences * present).sum(), present.sum())}
     if settings.hidden_weight:
-        out["hidden"] = hidden_alignment_loss(t_hidden[-1], student_hidden, chunk_ends(t_chunks, n), chunk_ends(s_chunks, n), present)
+        distance, scale = hidden_alignment_sums(t_hidden[-1], student_hidden, chunk_ends(t_chunks, n), chunk_ends(s_chunks, n), present)
+        out["hidden"] = batch_mean(distance, scale)
     return out
+
+
+def batch_mean(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """``total / count`` over the *global* batch: under DDP the count is summed over the processes.
+
+    DDP averages the processes' gradients, so each returns ``world * total / global count``; the
+    update (and the logged mean) then equals the single-process one.
+    """
+    count = count.detach().float()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        count = count.clone()
+        torch.distributed.all_reduce(count)
+        return total * torch.distributed.get_world_size() / count.clamp(min=1e-8)
+    return total / count.clamp(min=1e-8)
 
 
 def chunk_present(chunks: torch.Tensor, n: int) -> torch.Tensor:

@@ -142,7 +142,8 @@ def test_lora_config_trains_the_head_rows_only_when_the_head_is_untied(tie):
 
 
 @pytest.mark.slow
-def test_two_processes_give_the_same_losses_as_one(tmp_path):
+@pytest.mark.parametrize("objective", ["lm", "lm+alm"])
+def test_two_processes_give_the_same_losses_as_one(tmp_path, objective):
     """DDP over two CPU processes (gloo) reproduces the single-process run.
 
     accelerate 1.15 launches several CPU processes only through torchrun (``--multi_gpu``) or MPI;
@@ -150,7 +151,7 @@ def test_two_processes_give_the_same_losses_as_one(tmp_path):
     route gives a gloo process group on the CPU.
     """
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "finetune.py"
-    common = ["--tiny", "--model", str(tmp_path / "m"), "--train-bytes", "None", "--seq-len", "16", "--epochs", "2"]
+    common = ["--tiny", "--model", str(tmp_path / "m"), "--train-bytes", "None", "--seq-len", "16", "--epochs", "2", "--objective", objective]
     single = [sys.executable, str(recipe), *common, "--out", str(tmp_path / "one"), "--history", str(tmp_path / "one.json")]
     first = subprocess.run(single, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr[-3000:]
