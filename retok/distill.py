@@ -30,6 +30,7 @@ from .trainer import Replicated
 
 OBJECTIVES = ("lm", "alm", "lm+alm")
 SCHEDULES = ("constant", "decay")
+TEACHER_BODIES = ("frozen", "adapted")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,12 +43,15 @@ class DistillSettings:
     alm_weight: float | None = None
     hidden_weight: float = 0.0
     schedule: str = "constant"  # "decay": the distillation terms fade linearly to 0 over the run
+    teacher_body: str = "frozen"  # "adapted": the teacher runs on the student's LoRA-adapted body (its embeddings and head stay its own)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise RetokError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
         if self.schedule not in SCHEDULES:
             raise RetokError(f"unknown ALM schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.teacher_body not in TEACHER_BODIES:
+            raise RetokError(f"unknown teacher body {self.teacher_body!r}; choose one of {', '.join(TEACHER_BODIES)}")
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -114,7 +118,7 @@ def distill_loss(teacher: torch.nn.Module | None, settings: DistillSettings) -> 
         if "lm" in terms:
             values["lm"] = -student_lp[:, 1:].mean()
         if "alm" in terms:
-            values.update(alm_terms(teacher, batch, student_lp, hidden[-1], settings))
+            values.update(alm_terms(teacher, batch, student_lp, hidden[-1], settings, student=model))
         fade = 1.0 - float(batch["progress"].value) if settings.schedule == "decay" and "progress" in batch else 1.0
         names = list(values)
         if settings.alm_weight is None and len(names) > 1:
@@ -138,20 +142,41 @@ def with_progress(batch_at: Callable[[int], dict[str, Any]], total: int) -> Call
     return at
 
 
+def teacher_forward(teacher: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, *,
+                    student: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's logits ``(B, T, V)`` and last hidden state ``(B, T, d)``, without gradient.
+
+    With ``student``, the teacher's embeddings and head sit around the *student's* body, LoRA
+    included (``teacher_body="adapted"``): the old tokenization read by the body as it adapts.
+    """
+    with torch.no_grad():
+        if student is None:
+            with head_input(teacher) as hidden:
+                logits = teacher(input_ids=ids, attention_mask=mask).logits
+            return logits, hidden[-1]
+        body = getattr(student, "module", student).get_decoder()
+        last = body(inputs_embeds=teacher.get_input_embeddings()(ids), attention_mask=mask).last_hidden_state
+        return teacher.get_output_embeddings()(last), last
+
+
 def alm_terms(teacher: torch.nn.Module, batch: dict[str, torch.Tensor], student_lp: torch.Tensor, student_hidden: torch.Tensor,
-              settings: DistillSettings) -> dict[str, torch.Tensor]:
-    """The ALM loss (and the hidden-state term when asked) of one batch, from the student's token log-probs ``(B, S)``."""
+              settings: DistillSettings, *, student: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The ALM loss (and the hidden-state term when asked) of one batch, from the student's token log-probs ``(B, S)``.
+
+    ``student`` is needed for ``teacher_body="adapted"``.
+    """
     s_chunks, t_chunks = batch["student_chunks"], batch["teacher_chunks"]
     n = int(s_chunks.max()) + 1 if s_chunks.numel() else 0
-    with torch.no_grad(), head_input(teacher) as t_hidden:
-        t_logits = teacher(input_ids=batch["teacher_ids"], attention_mask=batch["teacher_mask"]).logits
+    adapted = student if settings.teacher_body == "adapted" else None
+    t_logits, t_last = teacher_forward(teacher, batch["teacher_ids"], batch["teacher_mask"], student=adapted)
+    with torch.no_grad():
         teacher_lp = chunk_logprobs(token_logprobs(t_logits, batch["teacher_ids"]), t_chunks, n)
     student_chunk_lp = chunk_logprobs(student_lp, s_chunks, n)
     present = chunk_present(s_chunks, n) & chunk_present(t_chunks, n)
     divergences = chunk_divergences(teacher_lp, student_chunk_lp, temperature=settings.temperature, divergence=settings.divergence)
     out = {"alm": batch_mean((divergences * present).sum(), present.sum())}
     if settings.hidden_weight:
-        distance, scale = hidden_alignment_sums(t_hidden[-1], student_hidden, chunk_ends(t_chunks, n), chunk_ends(s_chunks, n), present)
+        distance, scale = hidden_alignment_sums(t_last, student_hidden, chunk_ends(t_chunks, n), chunk_ends(s_chunks, n), present)
         out["hidden"] = batch_mean(distance, scale)
     return out
 
@@ -195,4 +220,4 @@ def evaluate_alm(student: torch.nn.Module, teacher: torch.nn.Module, blocks: Ali
     return total / chunks
 
 
-__all__ = ["DistillSettings", "OBJECTIVES", "SCHEDULES", "with_progress", "alm_terms", "check_hidden_sizes", "distill_loss", "evaluate_alm", "head_input", "shared_teacher"]
+__all__ = ["DistillSettings", "OBJECTIVES", "SCHEDULES", "TEACHER_BODIES", "teacher_forward", "with_progress", "alm_terms", "check_hidden_sizes", "distill_loss", "evaluate_alm", "head_input", "shared_teacher"]

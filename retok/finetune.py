@@ -80,6 +80,8 @@ class FinetuneConfig(Checked):
     alm_weight: float | None = option(None, "weight of the alm term against lm; None: balanced by gradient magnitude every step", min=0.0)
     hidden_weight: float = option(0.0, "weight of hidden-state alignment at chunk ends (0: off; needs equal hidden sizes)", min=0.0)
     alm_schedule: Literal["constant", "decay"] = option("constant", "the distillation terms' weight: constant, or fading linearly to 0 over the run")
+    alm_teacher: Literal["frozen", "adapted"] = option(
+        "frozen", "the teacher's body: the original, or the student's own as LoRA adapts it (needs a teacher sharing the whole body)")
 
     def result_settings(self) -> dict[str, Any]:
         """The fields that change the result (the cadences do not); a checkpoint only resumes a run with the same ones."""
@@ -358,12 +360,21 @@ def load_teacher(student: torch.nn.Module, ref: str, config: FinetuneConfig) -> 
     check_tokenizer_fits(teacher_model, teacher_tok, what=f"the teacher's tokenizer ({ref})")
     if config.hidden_weight:
         check_hidden_sizes(student, teacher_model)
+    if config.alm_teacher == "adapted":
+        body = sum(p.numel() for p in teacher_model.parameters()) - teacher_model.get_input_embeddings().weight.numel()
+        head = teacher_model.get_output_embeddings()
+        if head is not None and head.weight is not teacher_model.get_input_embeddings().weight:
+            body -= head.weight.numel()
+        if shared < body:
+            raise RetokError(f"alm_teacher=adapted runs the teacher on the student's body, but the teacher {ref} shares only {shared:,} of its "
+                             f"{body:,} body parameters with the student (another model); use alm_teacher=frozen")
     return teacher_model, teacher_tok, shared
 
 
 def distill_settings(config: FinetuneConfig, objective: str) -> DistillSettings:
     return DistillSettings(objective=objective, temperature=config.alm_temperature, divergence=config.alm_divergence,
-                           alm_weight=config.alm_weight, hidden_weight=config.hidden_weight, schedule=config.alm_schedule)
+                           alm_weight=config.alm_weight, hidden_weight=config.hidden_weight, schedule=config.alm_schedule,
+                           teacher_body=config.alm_teacher)
 
 
 def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, config: FinetuneConfig, history: list, notes: list[str],

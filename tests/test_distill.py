@@ -204,3 +204,33 @@ def test_hidden_weight_scales_the_balanced_hidden_term_only():
         assert set(parts) == {"lm", "alm", "hidden"}
     # the total is linear in the hidden term's weight: the balanced weights do not depend on it
     assert (totals[2.0] - totals[1.0]).item() == pytest.approx(2 * (totals[1.0] - totals[0.5]).item(), rel=1e-4)
+
+
+def test_adapted_teacher_reads_its_tokens_through_the_students_lora_body(source, transplanted):
+    from retok.distill import teacher_forward
+
+    student = load_model(transplanted)
+    teacher, _ = shared_teacher(student, load_model(source))
+    peft = with_lora(student, lora_config_for(student, rows=[1]))
+    ids, mask = torch.tensor([[3, 4, 5, 6]]), torch.ones(1, 4, dtype=torch.long)
+    frozen, _ = teacher_forward(teacher, ids, mask)
+    at_start, _ = teacher_forward(teacher, ids, mask, student=peft)
+    assert torch.allclose(frozen, at_start, atol=1e-5)  # LoRA starts at zero: the same model
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_()
+    adapted, _ = teacher_forward(teacher, ids, mask, student=peft)
+    assert not torch.allclose(frozen, adapted, atol=1e-3)
+    assert torch.equal(frozen, teacher_forward(teacher, ids, mask)[0])  # the frozen teacher never moves
+
+
+def test_adapted_teacher_needs_a_teacher_that_shares_the_body(tmp_path, transplanted):
+    tok = tiny_tokenizer(ENGLISH)
+    tiny_llama(len(tok), seed=5).save_pretrained(tmp_path / "other")
+    tok.save_pretrained(tmp_path / "other")
+    config = FinetuneConfig(**{**SMALL.__dict__, "alm_teacher": "adapted"})
+    with pytest.raises(RetokError, match="shares only [0-9,]+ of its 18,592 body parameters"):
+        finetune(transplanted, TRAIN, tmp_path / "o", config, teacher=tmp_path / "other", **quiet)
+    result = finetune(transplanted, TRAIN, tmp_path / "p", config, **quiet, stop_after=2)
+    assert all(h["alm"] > 0 for h in result.history if "loss" in h)
