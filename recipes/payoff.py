@@ -4,7 +4,8 @@ Arms (``--arms``): ``control`` (the original tokenizer, LoRA, next-token loss), 
 (the transplant, LoRA + new rows, next-token loss), ``alm`` (the same, distilled from the original
 model through its own tokenizer, :mod:`retok.distill`) and ``lm+alm`` (both losses, balanced by
 gradient magnitude; ``lm+alm-decay``: the ALM term fading linearly to nothing over the run; ``lm+alm+hidden-decay``: plus hidden-state
-alignment at chunk ends, all three balanced, the distillation terms fading). Every run sees the same training text (the first ``--train-bytes`` of the German LibreOffice training
+alignment at chunk ends, all three balanced, the distillation terms fading; ``lm+alm+hidden-adapted``: the three
+terms with the teacher's embeddings and head around the student's LoRA-adapted body, so the teacher adapts too). Every run sees the same training text (the first ``--train-bytes`` of the German LibreOffice training
 paragraphs), one epoch, the same LoRA recipe and schedule; the budget is bytes, not tokens, so the
 transplanted model (fewer tokens per byte) takes fewer steps. Held-out BPB (the project protocol) is
 scored before and after on the full 64 KiB held-out text, and on an ``--curve-bytes`` slice every
@@ -36,12 +37,24 @@ from retok.finetune import FinetuneConfig, finetune, history_curve
 from retok.loading import load_model, load_tokenizer
 from retok.measure import measure
 
-ARMS = ("control", "transplanted", "alm", "lm+alm", "lm+alm-decay", "lm+alm+hidden-decay")
+ARMS = ("control", "transplanted", "alm", "lm+alm", "lm+alm-decay", "lm+alm+hidden-decay", "lm+alm+hidden-adapted")
 
 
 def score(model_dir: Path, text: str) -> dict:
     result = bits_per_byte(load_model(model_dir), load_tokenizer(model_dir), text, progress=False)
     return {"bpb": result.bpb, "tokens_per_byte": result.tokens_per_byte, "n_tokens": result.n_tokens}
+
+
+def against_control(row: dict, rows: list[dict]) -> dict:
+    """``vs control``: the BPB difference to the control; ``gap closed``: the share of the lm transplant's gap to it this arm closes."""
+    by_name = {r["run"]: r["bpb_after"] for r in rows}
+    if row["run"] == "control" or "control" not in by_name:
+        return {}
+    out = {"vs_control": f"{row['bpb_after'] - by_name['control']:+.3f}"}
+    gap = by_name.get("transplanted", 0.0) - by_name["control"]
+    if row["run"] != "transplanted" and "transplanted" in by_name and gap > 0:
+        out["gap_closed"] = f"{(by_name['transplanted'] - row['bpb_after']) / gap:.0%}"
+    return out
 
 
 def main() -> None:
@@ -89,6 +102,8 @@ def main() -> None:
                          f"{args.method} + LoRA + new rows, lm + ALM fading to 0"),
         "lm+alm+hidden-decay": (transplanted, replace(swapped, objective="lm+alm", hidden_weight=1.0, alm_schedule="decay"),
                                 f"{args.method} + LoRA + new rows, lm + ALM + hidden states, fading to 0"),
+        "lm+alm+hidden-adapted": (transplanted, replace(swapped, objective="lm+alm", hidden_weight=1.0, alm_teacher="adapted"),
+                                  f"{args.method} + LoRA + new rows, lm + ALM + hidden states, teacher on the adapted body"),
     }
     rows, curves = [], {}
     for name in args.arms:
@@ -113,9 +128,10 @@ def main() -> None:
         print(f"{name}: BPB {row['bpb_before']:.3f} -> {row['bpb_after']:.3f} in {row['steps']} steps ({row['train_seconds']:.0f} s)")
 
     columns = [("run", "run"), ("setup", "setup"), ("bpb_before", "BPB before"), ("bpb_after", "BPB after"),
+               ("vs_control", "vs control"), ("gap_closed", "gap closed"),
                ("tokens_per_byte", "tokens/byte"), ("train_bytes", "train bytes"), ("train_tokens", "train tokens"),
                ("steps", "steps"), ("train_seconds", "train s"), ("peak_rss_mb", "peak RSS MiB")]
-    table = markdown_table(rows, columns)
+    table = markdown_table([{**row, **against_control(row, rows)} for row in rows], columns)
     atomic_write_text(out / "results.md", table)
     atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
     print(table)
