@@ -23,7 +23,7 @@ def test_a_few_distillation_steps_lower_the_alm_loss_on_held_out_german(tmp_path
     old = load_tokenizer(source)
     german = train_tokenizer(train, vocab_size=8000, like=old, progress=False)
     folder = transplant(load_model(source), german, "fvt", old_tokenizer=old).save_pretrained(tmp_path / "fvt")
-    config = FinetuneConfig(train_bytes=6000, seq_len=64, batch_size=2, lr=1e-3, embedding_lr=1e-2, warmup_steps=1, eval_every=0,
+    config = FinetuneConfig(train_bytes=6000, seq_len=64, batch_size=2, lr=3e-4, embedding_lr=2e-3, warmup_steps=1, eval_every=0,
                             checkpoint_every=0, objective="alm")
     result = finetune(folder, train, tmp_path / "distilled", config, progress=False, log=lambda _: None)
     assert result.objective == "alm" and result.steps >= 5
