@@ -15,7 +15,9 @@ The protocol (the project's default, so that numbers from different tools agree)
 3. Feed each window as ``[SEP] + window[:-1]`` and score the predictions of ``window``, so every
    token of the text is predicted exactly once, each window starting from a fresh context.
    ``SEP`` is the tokenizer's document-separator special token (:func:`document_separator`:
-   ``<|endoftext|>`` for SmolLM2 and tokenizers derived from it).
+   ``<|endoftext|>`` for SmolLM2 and tokenizers derived from it, ``<bos>`` for Gemma). A retok
+   transplant records the new token that carries its source model's separator row
+   (``retok_config.json`` ``"separator"``), and ``retok eval`` starts its windows with that one.
 4. ``bpb = sum of next-token NLL in nats / (ln 2 * UTF-8 bytes of the text)``; the NLL is taken
    from a float32 (or wider) log-softmax even for bf16/fp16 models and summed in float64.
 5. ``tokens_per_byte = n_tokens / n_bytes`` measures how much the tokenizer shortens the text.
@@ -51,7 +53,8 @@ __all__ = [
 ]
 
 #: Document-separator tokens, in order of preference (GPT-2/SmolLM2, Llama 3 base, SentencePiece, Gemma, Llama 3 chat).
-SEPARATOR_CANDIDATES: tuple[str, ...] = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|eot_id|>")
+#: Gemma starts every document with ``<bos>``: it is the context its base model was trained to start from.
+SEPARATOR_CANDIDATES: tuple[str, ...] = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<bos>", "<eos>", "<|eot_id|>")
 
 
 @dataclass(frozen=True)

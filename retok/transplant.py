@@ -36,6 +36,7 @@ from .errors import RetokError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from .donor import Donor
     from .initializers import InitConfig, InitReport
     from .vocab import VocabAlignment
 
@@ -59,6 +60,8 @@ class Transplanted:
     notes: list[str] = field(default_factory=list)
     #: with ``base_model=``: ``{"base_model", "swapped_base", "delta_scale"}`` (see :func:`transplant`); else None
     finetuned_transfer: dict[str, Any] | None = None
+    #: the new token that carries the row of the source model's document separator: the one to evaluate with
+    separator: str | None = None
 
     @property
     def new_token_ids(self) -> list[int]:
@@ -74,6 +77,7 @@ class Transplanted:
             "python_version": platform.python_version(),
             "source_model": self.source_model,
             **({"finetuned_transfer": self.finetuned_transfer} if self.finetuned_transfer is not None else {}),
+            **({"separator": self.separator} if self.separator is not None else {}),
             **self.config.to_dict(),
             "report": self.report.to_dict(),
             "notes": self.notes,
@@ -99,16 +103,42 @@ def read_retok_config(path: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads(file.read_text(encoding="utf-8"))
 
 
+def saved_separator(path: str | os.PathLike) -> str | None:
+    """The evaluation separator a saved transplant recorded (:attr:`Transplanted.separator`), or None."""
+    config = read_retok_config(path) if Path(path).is_dir() else None
+    return None if config is None else config.get("separator")
+
+
+def carried_separator(alignment: VocabAlignment) -> str | None:
+    """The new token whose row is the source tokenizer's document separator (:func:`retok.eval.document_separator`).
+
+    Evaluating with it starts every window from the row the source model was evaluated with: for
+    Gemma given SmolLM2's tokenizer that is ``<|im_start|>`` (Gemma's ``<bos>`` row, by the bos role),
+    not ``<|endoftext|>`` (SmolLM2's unk, which gets Gemma's ``<unk>`` row).
+    """
+    from .eval import document_separator
+
+    try:
+        source_id = document_separator(alignment.source.tokenizer)
+    except RetokError:
+        return None
+    target_id = alignment.carrier(source_id)
+    return None if target_id is None else alignment.target.strings[target_id]
+
+
 def _version_of(package: str) -> str:
     import importlib
 
     return importlib.import_module(package).__version__
 
 
-def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment) -> list[tuple[Any, str, Any]]:
+def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment, notes: list[str] | None = None) -> list[tuple[Any, str, Any]]:
     """The (config, field, new value) changes that point the model's special-token ids at the new tokenizer.
 
-    Computed before the model is touched, so a missing special token fails with nothing changed.
+    Each id goes to the new token that carries its row. An id whose token has no counterpart goes to
+    the new tokenizer's token of the same role when it has one, even if that token also fills another
+    role (SmolLM2's pad token is its eos token): a note in ``notes`` says so. Computed before the model
+    is touched, so a missing special token fails with nothing changed.
     """
     inverse: dict[int, int] = {}
     for tgt, src in sorted(alignment.matches.items(), key=lambda kv: not alignment.kinds[kv[0]].startswith("special")):
@@ -122,6 +152,16 @@ def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment) -> lis
         if value not in inverse:
             token = alignment.source.strings[value] if value < len(alignment.source) else None
             role = name.removesuffix("_id")
+            shared = alignment.target.roles.get(role)
+            if shared is not None:
+                others = [r for r, i in alignment.target.roles.items() if i == shared and r != role]
+                note = (
+                    f"{name}: the model's {token!r} has no counterpart; the new tokenizer's {role} is "
+                    f"{alignment.target.strings[shared]!r}{' (also its ' + ', '.join(others) + ')' if others else ''}, id {shared}"
+                )
+                if notes is not None and note not in notes:
+                    notes.append(note)
+                return shared
             raise RetokError(
                 f"the new tokenizer has no counterpart for {token!r}, the model's {name}: add it, e.g. "
                 f"new_tokenizer.add_special_tokens({{{role!r}: {token!r}}}), or train the tokenizer with "
@@ -165,6 +205,7 @@ def transplant(
     base_model: PreTrainedModel | str | os.PathLike | None = None,
     swapped_base: PreTrainedModel | str | os.PathLike | None = None,
     delta_scale: float | None = None,
+    donor: PreTrainedModel | str | os.PathLike | Donor | None = None,
     **options: Any,
 ) -> Transplanted:
     """Swap the tokenizer of ``model``. Mutates ``model`` in place (load a fresh copy to keep the original).
@@ -182,6 +223,8 @@ def transplant(
             training (a ``retok transplant`` or ``retok finetune`` folder): the embeddings are taken from it, and
             every other weight becomes ``ft + delta_scale * (swapped_base - base)``.
         delta_scale: λ of that sum, finite and >= 0 (default 0.5 with ``swapped_base``; 0 keeps ``model``'s weights).
+        donor: for a donor method (``omp``, ``linear``): a model (object, folder or hub id) whose tokenizer is
+            ``new_tokenizer``; its embeddings are a second view of every new token (:mod:`retok.donor`).
         **options: the method's options (e.g. ``seed=1``).
 
     Returns:
@@ -194,12 +237,14 @@ def transplant(
     """
     from .embeddings import TokenEmbeddings, check_tokenizer_fits
     from .finetuned import FinetunedVariant, check_finetuned_options
+    from .donor import load_donor
     from .initializers import init_embeddings
-    from .initializers.base import resolve_config
+    from .initializers.base import check_donor_use, resolve_config
     from .loading import load_model, load_tokenizer, model_name, saved_tokenizer
     from .vocab import VocabAlignment
 
     config = resolve_config(method, options)  # check the method before any slow loading
+    check_donor_use(config.spec, donor is not None)
     scale = check_finetuned_options(base_model, swapped_base, delta_scale)
     model = load_model(model)
     new_tokenizer = load_tokenizer(new_tokenizer)
@@ -225,8 +270,9 @@ def transplant(
     source_model, source_tokenizer = (variant.base, variant.base_tokenizer) if variant else (model, old_tokenizer)
     source = TokenEmbeddings.from_model(source_model, source_tokenizer)
     alignment = VocabAlignment.build(source_tokenizer, new_tokenizer)
-    updates = special_id_updates(model, alignment)
-    result = init_embeddings(source, new_tokenizer, config, alignment=alignment)
+    updates = special_id_updates(model, alignment, notes)
+    donor_view = None if donor is None else load_donor(donor, new_tokenizer)
+    result = init_embeddings(source, new_tokenizer, config, alignment=alignment, donor=donor_view)
     embeddings = variant.embeddings(result.embeddings) if variant else result.embeddings
     source_name = model_name(model)
     embeddings.apply_to(model)
@@ -240,7 +286,9 @@ def transplant(
     for note in notes:
         if "not copied" in note:
             warnings.warn(note, stacklevel=2)
-    return Transplanted(model, new_tokenizer, config, result.report, source_name, notes, variant.record if variant else None)
+    return Transplanted(
+        model, new_tokenizer, config, result.report, source_name, notes, variant.record if variant else None, carried_separator(alignment)
+    )
 
 
-__all__ = ["Transplanted", "read_retok_config", "special_id_updates", "transplant"]
+__all__ = ["Transplanted", "carried_separator", "read_retok_config", "saved_separator", "special_id_updates", "transplant"]

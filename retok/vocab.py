@@ -231,6 +231,30 @@ class VocabAlignment:
         """
         return self.source.decompose([self.target.keys[i] for i in self.new])
 
+    def special_rows(self) -> dict[str, str]:
+        """Which row each special token of the target gets: ``{"<|im_start|>": "<bos> (bos_token role)", ...}``.
+
+        A special token matched by role names the role, one matched by string says so, and one
+        without a counterpart gets ``"mean row"`` (see :mod:`retok.initializers.base`).
+        """
+        out: dict[str, str] = {}
+        for i, string in sorted(self.target.specials.items()):
+            src = self.matches.get(i)
+            if src is None:
+                out[string] = "mean row"
+            elif self.kinds[i] == "special-role":
+                role = next(r for r in ROLE_PRIORITY if self.target.roles.get(r) == i and self.source.roles.get(r) == src)
+                out[string] = f"{self.source.strings[src]} ({role} role)"
+            else:
+                out[string] = f"{self.source.strings[src]} (same string)"
+        return out
+
+    def carrier(self, source_id: int) -> int | None:
+        """The target id whose row is copied from ``source_id`` (a special match first), or None."""
+        found = [t for t, s in self.matches.items() if s == source_id]
+        found.sort(key=lambda t: not self.kinds[t].startswith("special"))
+        return found[0] if found else None
+
     def report(self) -> dict[str, int]:
         """Counts: target size, copied rows by kind, new tokens, unmatched specials."""
         counts = Counter(self.kinds.values())
