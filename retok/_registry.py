@@ -81,6 +81,10 @@ class Registry(Generic[T]):
         # imported: the module registered the name (or did not, a broken entry that `get` reports as unknown)
         del self._lazy[name]
 
+    def loaded(self, name: str) -> T | None:
+        """The entry of ``name`` if it is registered and imported, else None (never imports a lazy entry)."""
+        return self._entries.get(name)
+
     def names(self) -> list[str]:
         return sorted({*self._entries, *self._lazy})
 

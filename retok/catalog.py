@@ -51,7 +51,7 @@ def describe_config(cls: type) -> list[dict[str, Any]]:
 def describe_method(spec: Any) -> dict[str, Any]:
     """A registered initializer (:class:`retok.initializers.MethodSpec`) as the catalog holds it."""
     return {"pretty_name": spec.pretty_name, "paper": spec.paper, "summary": spec.summary, "config": spec.config_cls.__name__,
-            "options": describe_config(spec.config_cls)}
+            "needs_donor": spec.needs_donor, "options": describe_config(spec.config_cls)}
 
 
 def build() -> dict[str, Any]:

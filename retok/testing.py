@@ -91,6 +91,13 @@ def tiny_llama(vocab_size: int, *, tie: bool = True, hidden: int = 32, layers: i
     return model.eval()
 
 
+def tiny_donor(tokenizer: PreTrainedTokenizerBase, *, hidden: int = 24, tie: bool = True, seed: int = 5) -> Any:
+    """A :class:`retok.donor.Donor` for ``tokenizer``: a tiny Llama of its own hidden size that "speaks" it."""
+    from .donor import Donor
+
+    return Donor.of(tiny_llama(len(tokenizer), hidden=hidden, tie=tie, seed=seed), tokenizer, name="tiny-donor")
+
+
 #: word pairs of ENGLISH / GERMAN for tiny dictionary tests
 DICTIONARY = [
     ("house", "Haus"), ("garden", "Garten"), ("summer", "Sommer"), ("table", "Tabelle"), ("cells", "Zellen"),

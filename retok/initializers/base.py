@@ -15,7 +15,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import torch
 
@@ -25,6 +25,9 @@ from ..embeddings import TokenEmbeddings
 from ..errors import RetokError
 from ..vocab import VocabAlignment
 from .combine import row_mean_std
+
+if TYPE_CHECKING:
+    from ..donor import Donor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +81,8 @@ class MethodSpec(Generic[C]):
     pretty_name: str
     paper: str
     summary: str
+    #: the method reads a donor model (:class:`retok.donor.Donor`): ``fn(source, alignment, config, donor)``
+    needs_donor: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,9 +94,11 @@ class InitReport:
     alignment: dict[str, int]
     new_token_ids: list[int] = field(repr=False)
     details: dict[str, Any] = field(default_factory=dict)
+    #: which row each special token of the new tokenizer got (:meth:`retok.vocab.VocabAlignment.special_rows`)
+    specials: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"method": self.method, "counts": self.counts, "alignment": self.alignment}
+        out = {"method": self.method, "counts": self.counts, "alignment": self.alignment, "specials": self.specials}
         return {**out, "details": self.details} if self.details else out
 
     def __str__(self) -> str:
@@ -108,14 +115,18 @@ class InitResult:
 INITIALIZERS: Registry[MethodSpec] = Registry("initializer")
 
 
-def register_initializer(name: str, *, config: type[C], pretty_name: str, paper: str) -> Callable:
-    """Decorator: register ``fn(source, alignment, config) -> NewRows`` under ``name``."""
+def register_initializer(name: str, *, config: type[C], pretty_name: str, paper: str, needs_donor: bool = False) -> Callable:
+    """Decorator: register ``fn(source, alignment, config) -> NewRows`` under ``name``.
+
+    With ``needs_donor=True`` the function is ``fn(source, alignment, config, donor)``: it also reads the
+    embeddings of a donor model whose tokenizer is the target tokenizer (:mod:`retok.donor`).
+    """
     if not (isinstance(config, type) and issubclass(config, InitConfig)):
         raise TypeError(f"config for initializer {name!r} must be an InitConfig subclass, got {config!r}")
 
     def wrap(fn: Callable[[TokenEmbeddings, VocabAlignment, C], NewRows]) -> Callable:
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        spec = INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary))
+        spec = INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary, needs_donor))
         config.method, config.spec = name, spec
         return fn
 
@@ -143,6 +154,18 @@ def resolve_config(method: str | InitConfig, options: dict[str, Any]) -> InitCon
     if not isinstance(method, str):
         raise RetokError(f"method must be a name such as 'fvt' or an InitConfig; got {type(method).__name__}")
     return make_config(method, **options)
+
+
+def check_donor_use(spec: MethodSpec, has_donor: bool) -> None:
+    """Raise unless a donor is given exactly when ``spec`` reads one (checked before any loading)."""
+    donor_methods = ", ".join(n for n in INITIALIZERS.names() if getattr(INITIALIZERS.loaded(n), "needs_donor", False))
+    if spec.needs_donor and not has_donor:
+        raise RetokError(
+            f"method {spec.name!r} reads a donor model: pass donor= (CLI: --donor DIR), the model whose tokenizer is "
+            "the new tokenizer, or pick a method without a donor (fvt, compose, tokenadapt, ...)"
+        )
+    if has_donor and not spec.needs_donor:
+        raise RetokError(f"method {spec.name!r} does not use a donor; drop donor= (--donor) or pick a donor method ({donor_methods})")
 
 
 def source_statistics(source: TokenEmbeddings, alignment: VocabAlignment) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -179,6 +202,7 @@ def init_embeddings(
     method: str | InitConfig = "fvt",
     *,
     alignment: VocabAlignment | None = None,
+    donor: Donor | None = None,
     **options: Any,
 ) -> InitResult:
     """Compute embeddings for ``target_tokenizer`` from ``source``. Pure: touches no model.
@@ -188,6 +212,8 @@ def init_embeddings(
         target_tokenizer: the new tokenizer.
         method: a registry name (``retok methods`` lists them) or a config object.
         alignment: a precomputed :class:`VocabAlignment` of the two tokenizers (optional).
+        donor: for a donor method (``omp``, ``linear``): a model that already uses ``target_tokenizer``
+            (:class:`retok.donor.Donor`); refused for the other methods.
         **options: the method's options, e.g. ``seed=1``.
 
     Returns:
@@ -195,6 +221,7 @@ def init_embeddings(
     """
     config = resolve_config(method, options)
     spec = config.spec
+    check_donor_use(spec, donor is not None)
     alignment = alignment or VocabAlignment.build(source.tokenizer, target_tokenizer)
     size, dim = len(alignment.target), source.dim
     mean_in, _, mean_out, _ = source_statistics(source, alignment)
@@ -212,7 +239,7 @@ def init_embeddings(
     labels["special-mean"] += len(alignment.unmatched_specials)
     labels["unused-mean"] += len(alignment.unused)
     if alignment.new:
-        rows = spec.fn(source, alignment, config)
+        rows = spec.fn(source, alignment, config, donor) if spec.needs_donor else spec.fn(source, alignment, config)
         if rows.input.shape != (len(alignment.new), dim):
             raise RuntimeError(f"initializer {spec.name} returned {tuple(rows.input.shape)}, expected {(len(alignment.new), dim)}")
         new = torch.tensor(alignment.new, dtype=torch.long)
@@ -229,5 +256,6 @@ def init_embeddings(
         alignment=alignment.report(),
         new_token_ids=list(alignment.new) + list(alignment.unmatched_specials),
         details=details,
+        specials=alignment.special_rows(),
     )
     return InitResult(TokenEmbeddings(alignment.target.tokenizer, e_in, e_out), report)
