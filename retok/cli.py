@@ -108,18 +108,32 @@ def cmd_transplant(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
     from .transplant import transplant
 
-    options = given_options(args, _method_description(args.method))
+    described = _method_description(args.method)
+    options = given_options(args, described)
+    _check_donor_flag(args.method, described, args.donor)
     check_output_dir(args.out, overwrite=args.overwrite)
     result = transplant(
         args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer,
-        base_model=args.base_model, swapped_base=args.swapped_base, delta_scale=args.delta_scale, **options,
+        base_model=args.base_model, swapped_base=args.swapped_base, delta_scale=args.delta_scale, donor=args.donor, **options,
     )
     result.save_pretrained(args.out, overwrite=args.overwrite)
     print(f"{result.report}")
+    if result.report.specials:
+        print("specials: " + ", ".join(f"{tok} <- {row}" for tok, row in result.report.specials.items()))
     for note in result.notes:
         print(f"note: {note}")
     print(f"saved to {args.out}")
     return 0
+
+
+def _check_donor_flag(method: str, described: dict, donor: str | None) -> None:
+    """--donor exactly for the methods that read one (from the catalog: before torch is imported)."""
+    needs = described.get("needs_donor", False)
+    if needs and donor is None:
+        raise RetokError(f"--method {method} reads a donor model: add --donor DIR (the model whose tokenizer is --tokenizer)")
+    if donor is not None and not needs:
+        donors = [m for m in catalog.method_names() if catalog.method(m).get("needs_donor")]
+        raise RetokError(f"--method {method} does not use a donor; drop --donor or pick a donor method ({', '.join(donors)})")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -128,6 +142,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .eval import bits_per_byte
     from .loading import load_model, load_tokenizer
     from .textio import read_text
+    from .transplant import saved_separator
 
     if args.json:
         from .atomic import check_output_file
@@ -139,8 +154,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_model(args.model, dtype=args.dtype)
     tokenizer = load_tokenizer(args.tokenizer or args.model)
     check_tokenizer_fits(model, tokenizer, what="the tokenizer (--tokenizer)" if args.tokenizer else f"the tokenizer in --model {args.model}")
+    separator = args.separator
+    if separator is None and args.tokenizer is None:
+        separator = saved_separator(args.model)
+        if separator is not None:
+            print(f"separator: {separator} (carries the source model's separator row; retok_config.json)", file=sys.stderr)
     result = bits_per_byte(
-        model, tokenizer, text, window=args.window, batch_size=args.batch_size, separator=args.separator, strict=args.strict
+        model, tokenizer, text, window=args.window, batch_size=args.batch_size, separator=separator, strict=args.strict
     )
     print(json.dumps(result.to_dict(), indent=2))
     if args.json:
@@ -278,6 +298,11 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
         "--delta-scale", type=argument_type(float, min=0.0), metavar="LAMBDA",
         help="with --swapped-base: LAMBDA, the share of the swapped base's weight change added to --model (default 0.5; 0: none)",
     )
+    p.add_argument(
+        "--donor", metavar="DIR",
+        help="for a donor method (omp, linear): a model whose tokenizer is --tokenizer (folder or hub id); its embeddings "
+        "are a second view of every new token",
+    )
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     add_config_flags(p, _method_description(method)["options"])
@@ -291,7 +316,11 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--max-bytes", type=argument_type(int, min=0), default=65536, help="score at most this many bytes (0: all; default 65536)")
     p.add_argument("--window", type=argument_type(int, min=2), default=256, help="tokens per scoring window")
     p.add_argument("--batch-size", type=argument_type(int, min=1), default=8)
-    p.add_argument("--separator", help="document-separator token (default: <|endoftext|> or the tokenizer's bos)")
+    p.add_argument(
+        "--separator",
+        help="document-separator token (default: for a retok transplant, the token carrying its source model's separator row; "
+        "else <|endoftext|>, </s>, <bos>, <eos> or the tokenizer's bos)",
+    )
     p.add_argument("--no-strict", dest="strict", action="store_false", help="score even if the tokenizer does not round-trip the text")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--json", help="also write the result to this JSON file")

@@ -3,7 +3,8 @@
 Each case is ``(method, options)``: ``options(vectors, hypernet)`` turns the tiny fastText vectors
 (the session fixture ``tiny_vectors``) and ``hypernet()``, the folder of a tiny hypernetwork trained
 for the case's source model (fixture ``hypernet_for``), into what the method needs to run. A method may appear more than once,
-with other options (tokenadapt with its fastText space).
+with other options (tokenadapt with its fastText space). A donor method (``omp``, ``linear``) gets a tiny
+donor of another hidden size that uses the target tokenizer (:func:`retok.testing.tiny_donor`).
 """
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 from retok.embeddings import TokenEmbeddings
 from retok.initializers import INITIALIZERS, init_embeddings
+from retok.testing import tiny_donor
 from retok.vocab import VocabAlignment
 
 NEEDS = {  # what a method needs beyond the two tokenizers
@@ -20,6 +22,8 @@ NEEDS = {  # what a method needs beyond the two tokenizers
 }
 CASES = [pytest.param(name, NEEDS.get(name, lambda vectors, hypernet: {}), id=name) for name in INITIALIZERS.names()]
 CASES.append(pytest.param("tokenadapt", lambda vectors, hypernet: {**vectors.words(), "aux": "fasttext"}, id="tokenadapt-fasttext"))
+CASES.append(pytest.param("omp", lambda vectors, hypernet: {"refresh": 1, "prior": "fvt"}, id="omp-exact"))
+CASES.append(pytest.param("linear", lambda vectors, hypernet: {"fit": "procrustes", "prior": "none"}, id="linear-procrustes"))
 
 
 @pytest.fixture
@@ -34,7 +38,12 @@ pytestmark = pytest.mark.parametrize("method, needs", CASES)
 def run(method, needs, tiny_vectors, hypernet_for, english_model, english_tokenizer):
     """``run(source, tokenizer, **extra)``: ``init_embeddings`` for this case of the matrix."""
     options = needs(tiny_vectors, lambda: hypernet_for(english_model, english_tokenizer))
-    return lambda source, tokenizer, **extra: init_embeddings(source, tokenizer, method, **options, **extra)
+    donor = INITIALIZERS.get(method).needs_donor
+
+    def call(source, tokenizer, **extra):
+        return init_embeddings(source, tokenizer, method, **options, **({"donor": tiny_donor(tokenizer)} if donor else {}), **extra)
+
+    return call
 
 
 def test_shape_is_target_vocab_by_hidden_and_values_finite(run, source, german_tokenizer):

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retok import RetokError, read_retok_config, transplant
 from retok.initializers import INITIALIZERS
-from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
+from retok.testing import ENGLISH, GERMAN, tiny_donor, tiny_llama, tiny_tokenizer
 
 TEXT = "Click the Undo icon if you do not like the result."
 
@@ -19,6 +19,8 @@ def logits(model, tokenizer, text):
 @pytest.mark.parametrize("method", INITIALIZERS.names())
 def test_same_tokenizer_gives_identical_logits(method, english_model, english_tokenizer, hypernet_for):
     options = {"hypernet": hypernet_for(english_model, english_tokenizer)} if method == "hypernet" else {}
+    if INITIALIZERS.get(method).needs_donor:
+        options["donor"] = tiny_donor(english_tokenizer)
     before = logits(english_model, english_tokenizer, TEXT)
     transplant(english_model, english_tokenizer, method, old_tokenizer=english_tokenizer, **options)
     assert torch.equal(logits(english_model, english_tokenizer, TEXT), before)

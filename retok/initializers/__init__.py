@@ -3,7 +3,7 @@
 Adding a method: one new file that calls ``@register_initializer`` and one import line here.
 """
 
-from . import compose, focus, fvt, gaussian, mean, tokenadapt, wechsel  # noqa: F401  (registers the methods)
+from . import compose, focus, fvt, gaussian, linear, mean, omp, tokenadapt, wechsel  # noqa: F401  (registers the methods)
 from .base import (
     INITIALIZERS,
     InitConfig,
