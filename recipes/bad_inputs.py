@@ -54,8 +54,12 @@ def fixtures(root: Path) -> dict[str, str]:
     small = Zip2ZipTrainConfig(max_codebook_size=32, max_subtokens=3, window=32, train_bytes=None, encoder_hidden=16, encoder_heads=2,
                                encoder_layers=1, checkpoint_every=1, eval_every=0)
     train_zip2zip(other, root / "de.txt", root / "z-other", small, progress=False, log=lambda line: None, stop_after=1)
+    german = tiny_tokenizer(GERMAN)
+    for name, tokenizer, rows in (("donor-other", tiny_tokenizer(GERMAN, vocab_size=280), None), ("donor-tiny", german, 3)):
+        tiny_llama(rows or len(tokenizer), hidden=24).save_pretrained(root / name)  # donor-tiny: 3 rows, only specials
+        tokenizer.save_pretrained(root / name)
     lv = large_vocab_fixtures(root, model)
-    return {**lv, "M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
+    return {**lv, "DONOR_OTHER": str(root / "donor-other"), "DONOR_TINY": str(root / "donor-tiny"), "M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
             "DE": str(root / "de.txt"), "EN": str(root / "en.txt"), "LATIN1": str(root / "latin1.txt"), "EMPTY": str(root / "empty.txt"),
             "FILE": str(root / "afile"), "DIR": str(root / "existing"), "SMALL": str(root / "small.txt"),
             "HN_OTHER": str(root / "hn-other"), "M_OTHER": str(other), "Z_OTHER": str(root / "z-other")}
@@ -151,6 +155,15 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("transplant: focus without text", [*t, "--out", "o", "--method", "focus"], no_env),
         ("transplant: tokenadapt --aux minlm", [*t, "--out", "o", "--method", "tokenadapt", "--aux", "minlm"], no_env),
         ("transplant: compose --fvt-weight 2", [*t, "--out", "o", "--method", "compose", "--fvt-weight", "2"], no_env),
+        ("transplant: --method omp without --donor", [*t, "--out", "o", "--method", "omp"], no_env),
+        ("transplant: --donor with --method fvt", [*t, "--out", "o", "--donor", "{M}"], no_env),
+        ("transplant: --donor does not exist", [*t, "--out", "o", "--method", "omp", "--donor", "./nothere"], no_env),
+        ("transplant: --donor of another tokenizer", [*t, "--out", "o", "--method", "omp", "--donor", "{DONOR_OTHER}"], no_env),
+        ("transplant: --donor sharing no token", [*t, "--out", "o", "--method", "linear", "--donor", "{DONOR_TINY}"], no_env),
+        ("transplant: omp --k 0", [*t, "--out", "o", "--method", "omp", "--donor", "{M}", "--k", "0"], no_env),
+        ("transplant: omp --refresh 0", [*t, "--out", "o", "--method", "omp", "--donor", "{M}", "--refresh", "0"], no_env),
+        ("transplant: omp --prior-weight 2", [*t, "--out", "o", "--method", "omp", "--donor", "{M}", "--prior-weight", "2"], no_env),
+        ("transplant: linear --fit svd", [*t, "--out", "o", "--method", "linear", "--donor", "{M}", "--fit", "svd"], no_env),
         ("transplant: hub id not cached, offline", ["transplant", "--model", "someone/nothing", "--tokenizer", "{T}", "--out", "o"], {"HF_HUB_OFFLINE": "1"}),
         ("eval: --text missing", ["eval", "--model", "{M}", "--text", "nothere.txt"], no_env),
         ("eval: --text not UTF-8", ["eval", "--model", "{M}", "--text", "{LATIN1}"], no_env),

@@ -9,6 +9,7 @@ How to run:
     python recipes/readme_table.py hypernet-longer runs/hypernet-benchmark-400  # the same benchmark for a --steps 400 hypernetwork
     python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
     python recipes/readme_table.py zip2zip runs/zip2zip-benchmark  # after `python recipes/zip2zip_benchmark.py`
+    python recipes/readme_table.py donor runs/donor-benchmark  # after `python recipes/donor_benchmark.py`
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
 
@@ -121,10 +122,15 @@ def render_dynamic(run: Path) -> str:
     return with_figure(run, "dynamic", "dynamic.png", "continuation BPB vs context reduction; decoding step time")
 
 
+def render_donor(run: Path) -> str:
+    """The donor-transplant benchmark (retok and tokensurgeon rows, targets), plus its figure and JSON copied to docs/."""
+    return with_figure(run, "donor", "bpb.png", "zero-shot BPB of Gemma-3-270m with SmolLM2's tokenizer, per method")
+
+
 RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
              "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip,
-             "dynamic": render_dynamic}
+             "dynamic": render_dynamic, "donor": render_donor}
 
 
 def main() -> None:
