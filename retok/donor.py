@@ -88,7 +88,7 @@ def load_donor(donor: PreTrainedModel | str | os.PathLike | Donor, new_tokenizer
     if isinstance(donor, Donor):
         check_donor_tokenizer(donor.embeddings.tokenizer, new_tokenizer, donor.name)
         return Donor(TokenEmbeddings(new_tokenizer, donor.embeddings.input, donor.embeddings.output), donor.name)
-    model = load_model(donor)
+    model = load_model(donor, dtype="auto")  # only its embeddings are read, as float32 copies
     name = model_name(model)
     own = saved_tokenizer(name)
     if own is not None:

@@ -211,7 +211,8 @@ def transplant(
     """Swap the tokenizer of ``model``. Mutates ``model`` in place (load a fresh copy to keep the original).
 
     Args:
-        model: a causal LM, or a folder / hub id to load one from.
+        model: a causal LM, or a folder / hub id to load one from (in the dtype it was saved in, so the result is saved
+            in it too; float32 with ``base_model``).
         new_tokenizer: the tokenizer to transplant, or a folder / hub id.
         method: an initializer name (``retok.methods()``) or a config object such as ``FVTConfig()``.
         old_tokenizer: the tokenizer the model was trained with; defaults to the one in the model's folder.
@@ -246,7 +247,9 @@ def transplant(
     config = resolve_config(method, options)  # check the method before any slow loading
     check_donor_use(config.spec, donor is not None)
     scale = check_finetuned_options(base_model, swapped_base, delta_scale)
-    model = load_model(model)
+    # the dtype it was saved in (a bfloat16 model stays bfloat16 on disk; the initializers work in float32 copies),
+    # float32 for a fine-tuned variant, whose weight arithmetic (ft + scale * delta) needs it
+    model = load_model(model, dtype="float32" if base_model is not None else "auto")
     new_tokenizer = load_tokenizer(new_tokenizer)
     if old_tokenizer is None:
         where = model_name(model)

@@ -8,7 +8,7 @@ from retok.embeddings import TokenEmbeddings
 from retok.errors import RetokError
 from retok.initializers import init_embeddings
 from retok.initializers.donor_view import shared_ids
-from retok.initializers.omp import batch_omp, relative_residual
+from retok.initializers.omp import batch_omp, least_squares, relative_residual
 from retok.testing import tiny_donor, tiny_gemma_style_tokenizer, tiny_llama
 from retok.transplant import special_id_updates, transplant
 from retok.vocab import VocabAlignment
@@ -67,6 +67,13 @@ def test_omp_whose_shortlist_holds_every_atom_is_exact_at_any_refresh():
     exact_ids, exact_coef = batch_omp(targets, atoms, 10, refresh=1)
     ids, coef = batch_omp(targets, atoms, 10, refresh=5, shortlist=60)
     assert torch.equal(ids, exact_ids) and torch.allclose(coef, exact_coef, atol=1e-5)
+
+
+def test_omp_coefficients_from_the_qr_factors_equal_a_direct_least_squares_refit():
+    g = torch.Generator().manual_seed(2)
+    atoms, targets = torch.randn(300, 32, generator=g), torch.randn(40, 32, generator=g)
+    ids, coef = batch_omp(targets, atoms, 12, refresh=4, shortlist=40, batch=16)
+    assert torch.allclose(coef, least_squares(targets, atoms, ids), atol=1e-5)
 
 
 @pytest.mark.parametrize("refresh", [1, 4])

@@ -24,22 +24,22 @@ def row_mean_std(table: torch.Tensor, rows: torch.Tensor, *, chunk: int = 65536)
     """Per-dimension mean and (unbiased) std of ``table[rows]``: table (V, d), rows (R,) -> (d,), (d,).
 
     Up to ``chunk`` rows are gathered at once (torch's own mean/std); a larger selection (a 262k
-    vocabulary) is reduced block by block in float64, in two passes, so the table is never
-    copied whole.
+    vocabulary) is reduced over contiguous blocks of ``chunk`` rows, each weighted by a 0/1 mask of
+    the selected rows (one matrix-vector product per block, summed in float64), in two passes: the
+    table is never gathered or copied whole.
     """
     if len(rows) <= chunk:
         picked = table[rows]
         return picked.mean(0), picked.std(0)
-    total = torch.zeros(table.shape[1], dtype=torch.float64)
-    for start in range(0, len(rows), chunk):
-        total += table[rows[start : start + chunk]].sum(0, dtype=torch.float64)
-    mean = total / len(rows)
-    squares = torch.zeros_like(total)
-    centre = mean.to(table.dtype)
-    for start in range(0, len(rows), chunk):
-        squares += (table[rows[start : start + chunk]] - centre).pow(2).sum(0, dtype=torch.float64)
-    std = (squares / max(len(rows) - 1, 1)).sqrt()
-    return mean.to(table.dtype), std.to(table.dtype)
+    mask = torch.zeros(table.shape[0], dtype=table.dtype)
+    mask[rows] = 1.0
+    count = float(mask.sum())
+    blocks = [(mask[start : start + chunk], table[start : start + chunk]) for start in range(0, table.shape[0], chunk)]
+    total = sum((weights @ block).double() for weights, block in blocks)
+    mean = (total / count).to(table.dtype)
+    squares = sum((weights @ (block - mean).pow(2)).double() for weights, block in blocks)
+    std = (squares / max(count - 1, 1)).sqrt()
+    return mean, std.to(table.dtype)
 
 
 def softmax_weights(scores: torch.Tensor, ids: torch.Tensor, temperature: float, *, threshold: float | None = None) -> torch.Tensor:

@@ -60,7 +60,8 @@ def batch_omp(targets: torch.Tensor, atoms: torch.Tensor, k: int, *, shortlist: 
     are kept; in between only the shortlist's correlations are updated (exactly: c -= (A_L q)(q . r)).
     ``refresh=1`` is exact OMP (the full search at every step, tokensurgeon's algorithm); larger values
     miss an atom only when the best one left the shortlist since the last full pass. The
-    coefficients are the least squares of the target on the chosen atoms (:func:`least_squares`).
+    coefficients are the least squares of the target on the chosen atoms, read off the QR factors the
+    Gram-Schmidt steps built (one triangular solve; :func:`least_squares` is the direct refit).
     """
     targets, atoms = targets.float(), atoms.float()
     n, dim = targets.shape
@@ -73,6 +74,7 @@ def batch_omp(targets: torch.Tensor, atoms: torch.Tensor, k: int, *, shortlist: 
         rows = torch.arange(b)
         residual, basis = t.clone(), torch.zeros(b, k, dim)
         tried, ids = torch.zeros(b, k, dtype=torch.long), torch.full((b, k), -1, dtype=torch.long)
+        r_factor, projected = torch.zeros(b, k, k, dtype=torch.float64), torch.zeros(b, k, dtype=torch.float64)
         for j in range(k):
             if j % refresh == 0:
                 full = residual @ atoms.T
@@ -88,17 +90,25 @@ def batch_omp(targets: torch.Tensor, atoms: torch.Tensor, k: int, *, shortlist: 
             pick = short[rows, local]
             atom = atoms[pick]
             done = basis[:, :j]
-            v = atom - torch.einsum("bj,bjd->bd", torch.einsum("bjd,bd->bj", done, atom), done)
-            v = v - torch.einsum("bj,bjd->bd", torch.einsum("bjd,bd->bj", done, v), done)
+            h1 = torch.einsum("bjd,bd->bj", done, atom)
+            v = atom - torch.einsum("bj,bjd->bd", h1, done)
+            h2 = torch.einsum("bjd,bd->bj", done, v)
+            v = v - torch.einsum("bj,bjd->bd", h2, done)
             norm = v.norm(dim=1)
             ok = norm > DEPENDENT * atom.norm(dim=1)
             q = torch.where(ok[:, None], v / norm.clamp(min=1e-30)[:, None], 0.0)
             basis[:, j], tried[:, j] = q, pick
             ids[:, j] = torch.where(ok, pick, -1)
+            # atom = Q[:, :j] (h1 + h2) + norm q: column j of the QR factor R of the chosen atoms
+            r_factor[:, :j, j] = torch.where(ok[:, None], h1 + h2, 0.0).double()
+            r_factor[:, j, j] = torch.where(ok, norm, 1.0).double()  # a dependent atom: R_jj = 1, y_j = 0 -> coefficient 0
             step = (residual * q).sum(1)
+            projected[:, j] = step.double()
             residual = residual - step[:, None] * q
             correlation = correlation - torch.bmm(short_atoms, q[..., None])[..., 0] * step[:, None]
-        out_ids[start : start + b], out_coef[start : start + b] = ids, least_squares(t, atoms, ids)
+        # t's projection on the chosen atoms is Q y = A R^-1 y: the least squares coefficients, without a refit
+        coef = torch.linalg.solve_triangular(r_factor, projected[..., None], upper=True)[..., 0]
+        out_ids[start : start + b], out_coef[start : start + b] = ids, coef.masked_fill(ids < 0, 0.0).float()
     return out_ids, out_coef
 
 
