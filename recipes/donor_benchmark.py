@@ -32,9 +32,7 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ from retok.checkpoints import cached_json, resume_or_start
 from retok.data import held_out_text, train_paragraphs
 from retok.eval import bits_per_byte, markdown_table
 from retok.loading import load_model, load_tokenizer
+from retok.measure import run_measured
 from retok.transplant import saved_separator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,15 +104,11 @@ def dev_text(paragraphs: list[str]) -> str:
 
 
 def timed(cmd: list[str], log: Path) -> dict[str, float]:
-    """Run ``cmd`` as its own process (output to ``log``): wall seconds and that process's peak RSS."""
-    start = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-        _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({os.waitstatus_to_exitcode(status)}); see {log}:\n" + log.read_text()[-2000:])
-    return {"seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+    """Run ``cmd`` as its own process (output to ``log``): wall seconds and that process's own peak RSS."""
+    run = run_measured(cmd, log, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    if run.exit_code != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({run.exit_code}); see {log}:\n" + log.read_text()[-2000:])
+    return {"seconds": round(run.seconds, 1), "peak_rss_mib": round(run.peak_rss_mib)}
 
 
 def transplant_command(row: dict[str, Any], gemma: Path, smollm2: Path, out: Path) -> list[str]:
@@ -146,8 +141,13 @@ def run_row(row: dict[str, Any], n: int, work: Path, gemma: Path, smollm2: Path,
         if folder.exists():
             shutil.rmtree(folder)
         cost = timed(transplant_command(row, gemma, smollm2, folder), work / "rows" / f"{n:02d}.log")
+        if (folder / "tokensurgeon_run.json").exists():  # the tool's own time and peak, without the wrapper's start
+            cost = {k: json.loads((folder / "tokensurgeon_run.json").read_text())[k] for k in ("seconds", "peak_rss_mib")}
         config = json.loads((folder / "retok_config.json").read_text()) if (folder / "retok_config.json").exists() else {}
-        scored = score(folder, text, saved_separator(folder) or BOS_CARRIER)
+        separator = saved_separator(folder) if row["implementation"] == "retok" else BOS_CARRIER
+        if separator != BOS_CARRIER:  # retok records the carrier of Gemma's <bos> row itself
+            raise RuntimeError(f"{row['label']}: the transplant recorded separator {separator!r}, expected {BOS_CARRIER!r}")
+        scored = score(folder, text, separator)
         shutil.rmtree(folder)  # 1 GB each; the JSON keeps everything reported
         return {**row, **cost, **scored, "report": config.get("report"), "notes": config.get("notes")}
 

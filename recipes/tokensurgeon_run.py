@@ -15,10 +15,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
+
+from retok.measure import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TOOL = ROOT / ".venv-mergekit" / "bin" / "mergekit-tokensurgeon"
@@ -51,23 +52,20 @@ def run(tool: Path, model: str, donor: str, out: Path, algorithm: str, k: int | 
     shutil.rmtree(partial, ignore_errors=True)
     cmd = tokensurgeon_command(tool, model, donor, partial, algorithm, k)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    assert proc.stdout is not None
-    log = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # reaps the tool itself: its own peak RSS
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if code != 0:
+    with tempfile.TemporaryDirectory(prefix="tokensurgeon-log-") as tmp:
+        log_path = Path(tmp) / "log.txt"
+        measured = run_measured(cmd, log_path, env=env)  # the tool's own peak RSS, not this process's
+        log = log_path.read_text(errors="replace")
+    if measured.exit_code != 0:
         sys.stderr.write(log[-4000:])
         shutil.rmtree(partial, ignore_errors=True)
-        raise SystemExit(f"error: mergekit-tokensurgeon exited with {code}; nothing was written to {out}")
+        raise SystemExit(f"error: mergekit-tokensurgeon exited with {measured.exit_code}; nothing was written to {out}")
     record = {
         "command": cmd[:3] + [str(out)] + cmd[4:],
         "algorithm": algorithm,
         "k": k,
-        "seconds": round(seconds, 1),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "seconds": round(measured.seconds, 1),
+        "peak_rss_mib": round(measured.peak_rss_mib),
         "warnings": warnings_in(log),
     }
     (partial / "tokensurgeon_run.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -50,6 +50,8 @@ _EXPORTS = {
     "align_conversation": "retok.chunk_alignment",
     "pack_aligned": "retok.alm_data",
     "alm_loss": "retok.alm",
+    "Donor": "retok.donor",
+    "load_donor": "retok.donor",
 }
 #: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``): every public module
 _SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
@@ -71,6 +73,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from .chunk_alignment import align_conversation, align_texts
     from .alm_data import pack_aligned
     from .alm import alm_loss
+    from .donor import Donor, load_donor
 
 
 def __getattr__(name: str) -> Any:
@@ -108,6 +111,7 @@ def methods() -> list[MethodSpec]:
 __all__ = [
     "__version__",
     "CanonicalVocab",
+    "Donor",
     "EvalResult",
     "FVTConfig",
     "GaussianConfig",
@@ -131,6 +135,7 @@ __all__ = [
     "build_large_vocab",
     "continuation_bits_per_byte",
     "init_embeddings",
+    "load_donor",
     "make_config",
     "make_predictor",
     "merge_texts",

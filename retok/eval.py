@@ -97,6 +97,18 @@ def _special_token_names(tokenizer: PreTrainedTokenizerBase) -> set[str]:
     return set(tokenizer.get_added_vocab()) | set(tokenizer.all_special_tokens)
 
 
+def _prepended_bos(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The BOS id if encoding with special tokens puts it first (Gemma, Llama), else None (SmolLM2, GPT-2)."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return None
+    try:
+        ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot encode here simply has no prepended BOS
+        return None
+    return int(bos) if ids and ids[0] == bos else None
+
+
 def _lookup_token(tokenizer: PreTrainedTokenizerBase, token: str) -> int | None:
     """Return the id of ``token`` if it is a whole token of the vocabulary, else ``None``."""
     token_id = tokenizer.convert_tokens_to_ids(token)
@@ -113,8 +125,10 @@ def document_separator(tokenizer: PreTrainedTokenizerBase, separator: str | int 
 
     Args:
         tokenizer: the tokenizer being evaluated.
-        separator: ``None`` picks the first of :data:`SEPARATOR_CANDIDATES` that the tokenizer
-            has as a special/added token, else its BOS token, else its EOS token. A string is
+        separator: ``None`` picks the BOS token if the tokenizer prepends it to every text (Gemma,
+            Llama: the document start the model was trained with), else the first of
+            :data:`SEPARATOR_CANDIDATES` that the tokenizer has as a special/added token, else its
+            BOS token, else its EOS token. A string is
             looked up as a token; an int is used as the id itself.
 
     Returns:
@@ -143,6 +157,9 @@ def document_separator(tokenizer: PreTrainedTokenizerBase, separator: str | int 
     if separator is not None:
         raise RetokError(f"separator must be a token string, a token id or None, not {type(separator).__name__}")
 
+    prepended = _prepended_bos(tokenizer)
+    if prepended is not None:  # the tokenizer starts every text with it: the document start the model was trained on
+        return prepended
     specials = _special_token_names(tokenizer)
     for name in SEPARATOR_CANDIDATES:
         if name in specials:

@@ -21,17 +21,27 @@ What "peak memory" means here:
 Where ``/proc/self/statm`` does not exist (macOS, Windows) the RSS fields fall back to
 ``resource.getrusage`` (lifetime peak) or 0, and say nothing about the block.
 
+For a whole command, :func:`run_measured` gives its wall time and its own peak RSS. It starts the
+command from a tiny launcher rather than from this process: on Linux a child's ``ru_maxrss``
+starts at its parent's RSS at fork (the kernel carries the old address space's peak across
+``exec``), so a 5 GB benchmark process would report 5 GB for every command it runs.
+
 All memory figures are in MiB (2**20 bytes).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -127,3 +137,46 @@ def measure(*, interval: float = 0.01) -> Iterator[Measurement]:
         result.peak_rss_mb = peak[0]
         result.peak_delta_mb = peak[0] - start_rss
         result.peak_cuda_mb = torch.cuda.max_memory_allocated() / _MIB if _cuda_in_use() else None
+
+
+# Run by a fresh ``python -S``: fork (a few MiB to copy), exec the command, reap it, write its rusage.
+_LAUNCHER = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as e:
+        sys.stderr.write(f"cannot run {sys.argv[2]}: {e}\\n")
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"exit_code": os.waitstatus_to_exitcode(status), "peak_rss_kib": usage.ru_maxrss}, f)
+"""
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """What :func:`run_measured` saw: the exit code (negative: killed by that signal), wall seconds, peak RSS."""
+
+    exit_code: int
+    seconds: float
+    peak_rss_mib: float
+
+
+def run_measured(cmd: list[str], log: str | os.PathLike, *, env: dict[str, str] | None = None) -> CommandRun:
+    """Run ``cmd`` (stdout and stderr to the file ``log``) and return its exit code, wall time and its own peak RSS.
+
+    Linux only for the RSS (``ru_maxrss`` in KiB). The wall time includes the launcher's start
+    (about 20 ms).
+    """
+    with tempfile.TemporaryDirectory(prefix="retok-measure-") as tmp:
+        record = Path(tmp) / "rusage.json"
+        start = time.perf_counter()
+        with open(log, "w", encoding="utf-8") as sink:
+            subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(record), *cmd], stdout=sink, stderr=subprocess.STDOUT, env=env, check=False)
+        seconds = time.perf_counter() - start
+        if not record.exists():  # the launcher itself failed: a bug here, not in the command
+            raise RuntimeError(f"the measuring launcher failed; see {log}")
+        usage = json.loads(record.read_text())
+    return CommandRun(exit_code=usage["exit_code"], seconds=seconds, peak_rss_mib=usage["peak_rss_kib"] / 1024)
