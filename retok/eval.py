@@ -128,8 +128,8 @@ def document_separator(tokenizer: PreTrainedTokenizerBase, separator: str | int 
         separator: ``None`` picks the BOS token if the tokenizer prepends it to every text (Gemma,
             Llama: the document start the model was trained with), else the first of
             :data:`SEPARATOR_CANDIDATES` that the tokenizer has as a special/added token, else its
-            BOS token, else its EOS token. A string is
-            looked up as a token; an int is used as the id itself.
+            BOS token, else its EOS token. A string is looked up as a token; an int is used as
+            the id itself.
 
     Returns:
         The separator token id.
