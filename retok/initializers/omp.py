@@ -16,9 +16,9 @@ where the time goes: the exact greedy step needs the residual's correlation with
 (batch, S) product per step, k of them (tokensurgeon's algorithm, ``refresh=1``). By default the
 full correlations are computed every ``refresh=8`` steps and only a shortlist of the 64 best
 atoms is updated in between, 8x fewer passes over the dictionary. On Gemma-3-270m given SmolLM2's
-tokenizer (512 new tokens, 46,145 shared atoms, k=64, 2 CPU cores) the median relative residual
-was 0.317 against 0.305 for the exact search, at 5.3 s against 32.3 s (a shortlist of 128: 0.314,
-6.5 s); ``recipes/donor_benchmark.py`` compares the two transplants' BPB.
+tokenizer (512 new tokens, 46,145 shared atoms, k=64, 2 CPU cores; ``recipes/omp_search.py``) the
+median relative residual was 0.317 against 0.305 for the exact search, at 7.4 s against 43.0 s (a
+shortlist of 128: 0.314, 8.5 s); ``recipes/donor_benchmark.py`` compares the two transplants' BPB.
 
 Then the estimate is blended with retok's subword prior (:mod:`.donor_view`; ``prior_weight=0``
 is the paper's method).
