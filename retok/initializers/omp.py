@@ -62,7 +62,7 @@ def batch_omp(targets: torch.Tensor, atoms: torch.Tensor, k: int, *, shortlist: 
     ``refresh=1`` is exact OMP (the full search at every step, tokensurgeon's algorithm); larger values
     miss an atom only when the best one left the shortlist since the last full pass. The
     coefficients are the least squares of the target on the chosen atoms, read off the QR factors the
-    Gram-Schmidt steps built (one triangular solve; :func:`least_squares` is the direct refit).
+    Gram-Schmidt steps built (one triangular solve, no refit on the atoms).
     """
     targets, atoms = targets.float(), atoms.float()
     n, dim = targets.shape
@@ -111,17 +111,6 @@ def batch_omp(targets: torch.Tensor, atoms: torch.Tensor, k: int, *, shortlist: 
         coef = torch.linalg.solve_triangular(r_factor, projected[..., None], upper=True)[..., 0]
         out_ids[start : start + b], out_coef[start : start + b] = ids, coef.masked_fill(ids < 0, 0.0).float()
     return out_ids, out_coef
-
-
-def least_squares(targets: torch.Tensor, atoms: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """argmin_c ||t - sum_j c_j atoms[ids_j]|| per target: targets (b, D), atoms (S, D), ids (b, k) -> (b, k) float32.
-
-    Solved on the atoms themselves in float64 (SVD-based, so a rank-deficient set is fine); ``ids == -1``
-    columns are zero and get coefficient 0.
-    """
-    chosen = atoms[ids.clamp(min=0)].double().masked_fill((ids < 0)[..., None], 0.0)  # (b, k, D)
-    solution = torch.linalg.lstsq(chosen.transpose(1, 2), targets.double()[..., None], driver="gelsd").solution[..., 0]
-    return solution.masked_fill(ids < 0, 0.0).float()
 
 
 def relative_residual(targets: torch.Tensor, atoms: torch.Tensor, ids: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
