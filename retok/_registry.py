@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
@@ -39,6 +40,8 @@ class Registry(Generic[T]):
         self._importing: set[str] = set()  # lazy names whose module is being imported (and may register them)
 
     def add(self, name: str, obj: T) -> T:
+        if name in self._lazy and name not in self._importing and self._lazy_module(name) in sys.modules:
+            del self._lazy[name]  # its own module, imported directly (by a name it exports) before any lookup
         if name in self._entries or (name in self._lazy and name not in self._importing):
             raise ValueError(f"{self.kind} {name!r} is already registered; pick another name")
         if name != name.lower():
@@ -68,8 +71,11 @@ class Registry(Generic[T]):
             )
         return self._entries[name]
 
+    def _lazy_module(self, name: str) -> str:
+        return self._lazy[name].partition(":")[0]
+
     def _import(self, name: str) -> None:
-        module = self._lazy[name].partition(":")[0]
+        module = self._lazy_module(name)
         self._importing.add(name)
         try:
             importlib.import_module(module)

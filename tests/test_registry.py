@@ -1,3 +1,7 @@
+import importlib
+import subprocess
+import sys
+
 import pytest
 
 from retok import methods
@@ -103,3 +107,27 @@ def test_a_config_that_is_not_registered_is_refused():
 
     with pytest.raises(RetokError, match="Stray is not the config of a registered initializer"):
         resolve_config(Stray(), {})
+
+
+def test_importing_a_lazy_entrys_module_directly_registers_it_instead_of_failing(monkeypatch, tmp_path):
+    (tmp_path / "retok_direct_fixture.py").write_text("from retok import INITIALIZERS\nINITIALIZERS.add('directfixture', 'the spec')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(INITIALIZERS, "_entries", dict(INITIALIZERS._entries))
+    monkeypatch.setattr(INITIALIZERS, "_lazy", {**INITIALIZERS._lazy, "directfixture": "retok_direct_fixture:x"})
+    monkeypatch.delitem(sys.modules, "retok_direct_fixture", raising=False)
+    importlib.import_module("retok_direct_fixture")  # as `from hypernet import HypernetConfig` does, before any lookup
+    assert INITIALIZERS.get("directfixture") == "the spec"
+    monkeypatch.delitem(sys.modules, "retok_direct_fixture")
+
+
+def test_another_module_cannot_take_a_lazy_entrys_name():
+    registry = Registry("thing")
+    registry.register_lazy("taken", "retok_module_that_is_not_imported:x")
+    with pytest.raises(ValueError, match="'taken' is already registered"):
+        registry.add("taken", object())
+
+
+def test_the_hypernet_config_imports_after_the_registry_is_loaded():
+    script = "import retok\nretok.INITIALIZERS.names()\nfrom hypernet import HypernetConfig\nimport retok\nprint(retok.INITIALIZERS.get('hypernet').config_cls is HypernetConfig)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-1500:]
