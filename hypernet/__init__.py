@@ -5,8 +5,10 @@
 >>> import retok
 >>> retok.transplant("path/to/model", "new_tokenizer", "hypernet", hypernet="hn_dir").save_pretrained("out")
 
-zip2zip (LZW hypertokens on a model's own vocabulary): :class:`Zip2ZipLM` (``hypernet.zip2zip``), training in
-``hypernet.zip2zip_train``, generation in ``hypernet.generate``, scoring in ``hypernet.zip2zip_eval``.
+Two subpackages: ``hypernet.zett`` (the ZeTT hypernetwork: model, tokenizer sampling, training, the
+``hypernet`` initializer and row predictor) and ``hypernet.zip2zip`` (LZW hypertokens on a model's own
+vocabulary: :class:`Zip2ZipLM` in ``hypernet.zip2zip.model``, training in ``.train``, generation in
+``.generate``, scoring in ``.eval``). ``hypernet.io`` is the saved-folder format both share.
 
 ``hypernet`` imports ``retok``, never the reverse: retok knows the ``hypernet`` initializer only as a
 lazily imported registry entry. Importing this package is instant (names load on first use).
@@ -14,43 +16,40 @@ lazily imported registry entry. Importing this package is instant (names load on
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from retok.lazy import lazy_attributes
+from retok.moved import install
+
+from .moved import HYPERNET_MOVED
+
+install(HYPERNET_MOVED)  # old module paths (hypernet.zip2zip_train, ...) keep working until retok 0.3
 
 #: public name -> the module that defines it
 _EXPORTS = {
-    "Architecture": "hypernet.config",
-    "TrainConfig": "hypernet.config",
-    "Hypernet": "hypernet.model",
-    "HypernetConfig": "hypernet.initializer",
-    "TrainResult": "hypernet.training",
-    "train": "hypernet.training",
-    "EncoderArch": "hypernet.hyper_encoder",
-    "HyperEncoder": "hypernet.hyper_encoder",
-    "Zip2ZipLM": "hypernet.zip2zip",
-    "Zip2ZipTrainConfig": "hypernet.zip2zip_config",
+    "Architecture": "hypernet.zett.config",
+    "TrainConfig": "hypernet.zett.config",
+    "Hypernet": "hypernet.zett.model",
+    "HypernetConfig": "hypernet.zett.initializer",
+    "TrainResult": "hypernet.zett.training",
+    "train": "hypernet.zett.training",
+    "EncoderArch": "hypernet.zip2zip.hyper_encoder",
+    "HyperEncoder": "hypernet.zip2zip.hyper_encoder",
+    "Zip2ZipLM": "hypernet.zip2zip.model",
+    "Zip2ZipTrainConfig": "hypernet.zip2zip.config",
 }
 
 if TYPE_CHECKING:
-    from .config import Architecture, TrainConfig
-    from .hyper_encoder import EncoderArch, HyperEncoder
-    from .initializer import HypernetConfig
-    from .model import Hypernet
-    from .training import TrainResult, train
-    from .zip2zip import Zip2ZipLM
-    from .zip2zip_config import Zip2ZipTrainConfig
+    from .zett.config import Architecture, TrainConfig
+    from .zip2zip.hyper_encoder import EncoderArch, HyperEncoder
+    from .zett.initializer import HypernetConfig
+    from .zett.model import Hypernet
+    from .zett.training import TrainResult, train
+    from .zip2zip.model import Zip2ZipLM
+    from .zip2zip.config import Zip2ZipTrainConfig
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hypernet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_attributes(__name__, __path__, _EXPORTS, moved=(old.removeprefix("hypernet.") for old in HYPERNET_MOVED))
 
 
 __all__ = ["Architecture", "EncoderArch", "HyperEncoder", "Hypernet", "HypernetConfig", "TrainConfig", "TrainResult", "Zip2ZipLM",

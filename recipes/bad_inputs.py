@@ -47,8 +47,8 @@ def fixtures(root: Path) -> dict[str, str]:
     tiny = hypernet.TrainConfig(stage1_steps=2, stage1_batch=16, steps=1, batch_size=2, seq_len=16, candidates=32, sampled_vocab=300,
                                 hidden=16, heads=2, aux_batch=8, warmup_steps=0, checkpoint_every=0)
     hypernet.train(other, root / "de.txt", root / "hn-other", tiny, progress=False, log=lambda line: None)
-    from hypernet.zip2zip_config import Zip2ZipTrainConfig
-    from hypernet.zip2zip_train import train as train_zip2zip
+    from hypernet.zip2zip.config import Zip2ZipTrainConfig
+    from hypernet.zip2zip.train import train as train_zip2zip
 
     # an interrupted zip2zip run of *another* base model, left in z-other.partial/
     small = Zip2ZipTrainConfig(max_codebook_size=32, max_subtokens=3, window=32, train_bytes=None, encoder_hidden=16, encoder_heads=2,
@@ -72,7 +72,7 @@ def large_vocab_fixtures(root: Path, model: Path) -> dict[str, str]:
 
     import numpy as np
 
-    from retok.large_vocab import LargeVocabConfig, build_large_vocab
+    from retok.adaptive.large_vocab.build import LargeVocabConfig, build_large_vocab
     from retok.testing import ENGLISH
 
     words = " ".join(ENGLISH).split()

@@ -38,12 +38,12 @@ from typing import Any
 
 from retok import assets
 from retok.atomic import atomic_write_text, check_output_dir
-from retok.checkpoints import cached_json, resume_or_start
+from retok.training.checkpoints import cached_json, resume_or_start
 from retok.data import held_out_text, train_paragraphs
 from retok.eval import bits_per_byte, markdown_table
 from retok.loading import load_model, load_tokenizer
 from retok.measure import run_measured
-from retok.transplant import saved_separator
+from retok.transfer.transplant import saved_separator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENSURGEON = ROOT / ".venv-mergekit" / "bin" / "mergekit-tokensurgeon"

@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """Dynamic tokenization and a million-token vocabulary on SmolLM2-135M, measured (issue 12).
 
-1. **prefill** (:mod:`retok.dynamic`): held-out German LibreOffice help in 512-token windows; the
+1. **prefill** (:mod:`retok.adaptive.dynamic`): held-out German LibreOffice help in 512-token windows; the
    first half of each window (context) is merged batch-level (8 windows per batch, pre-token
    boundaries) to a target length reduction of 0-50%, the second half (continuation) is scored in
    base tokens. Continuation bits per byte for each embedding predictor of the merged tokens
    (``fvt``, ``compose``; 0% is the unmerged model), achieved reduction, LRU cache hit rate,
    prefill wall time per window.
-2. **decoding** (:mod:`retok.large_vocab`, a folder from ``retok large-vocab build``): per-step
+2. **decoding** (:mod:`retok.adaptive.large_vocab.build`, a folder from ``retok large-vocab build``): per-step
    latency (median, p95) of greedy generation with the KV cache over >= 500 steps, exact scoring
    of all rows vs faiss-restricted (k = 32), each mode in its own process so that its peak RSS is
    its own; top-1 agreement of the restricted step with the exact one, teacher-forced on held-out
@@ -43,7 +43,7 @@ from init_benchmark import publish  # noqa: E402
 
 from retok import assets  # noqa: E402
 from retok.atomic import check_output_dir  # noqa: E402
-from retok.checkpoints import cached_json, resume_or_start  # noqa: E402
+from retok.training.checkpoints import cached_json, resume_or_start  # noqa: E402
 from retok.data import held_out_text, split_paragraphs  # noqa: E402
 from retok.eval import markdown_table  # noqa: E402
 
@@ -56,10 +56,10 @@ TARGETS = {"speedup": 5.0, "agreement": 0.99, "build_seconds": 600, "bpb_cost_at
 
 
 def prefill_row(predictor_name: str, reduction: float, windows: int, hypernet: str | None) -> dict[str, Any]:
-    from retok.dynamic import continuation_bits_per_byte
-    from retok.embeddings import TokenEmbeddings
+    from retok.adaptive.dynamic import continuation_bits_per_byte
+    from retok.transfer.embeddings import TokenEmbeddings
     from retok.loading import load_model, load_tokenizer
-    from retok.row_predictors import make_predictor
+    from retok.transfer.row_predictors import make_predictor
 
     path = assets.smollm2(progress=False)
     model, tokenizer = load_model(path), load_tokenizer(path)
@@ -89,7 +89,7 @@ def decode_mode(vocab: str, mode: str, steps: int, out: str) -> None:
     """One mode's generation in this process (run as a child, so that ru_maxrss is this mode's peak)."""
     import torch
 
-    from retok.large_vocab_decode import LargeVocab
+    from retok.adaptive.large_vocab.decode import LargeVocab
 
     torch.manual_seed(0)
     lv = LargeVocab.load(vocab)
@@ -125,7 +125,7 @@ def decode_row(vocab: Path, mode: str, steps: int, work: Path) -> dict[str, Any]
 
 
 def agreement_row(vocab: Path, positions: int) -> dict[str, Any]:
-    from retok.large_vocab_decode import LargeVocab
+    from retok.adaptive.large_vocab.decode import LargeVocab
 
     lv = LargeVocab.load(vocab)
     help_text = assets.lohelp(progress=False)
@@ -145,7 +145,7 @@ def sweep_row(vocab: Path, nprobes: tuple[int, ...] = (64, 256, 1024)) -> list[d
     """Agreement and selection time per ``nprobe``, on *training* paragraphs (the held-out ones are for the headline only)."""
     import torch
 
-    from retok.large_vocab_decode import LargeVocab
+    from retok.adaptive.large_vocab.decode import LargeVocab
 
     lv = LargeVocab.load(vocab)
     help_text = assets.lohelp(progress=False)

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from retok import transplant
-from retok.finetune import FinetuneConfig, finetune
+from retok.training.finetune import FinetuneConfig, finetune
 from retok.options import config_from_options
 from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
 from retok.textio import read_text

@@ -37,12 +37,12 @@ from init_benchmark import build_inputs, publish, run_init, score  # noqa: E402 
 
 from retok import assets  # noqa: E402
 from retok.atomic import check_output_dir  # noqa: E402
-from retok.checkpoints import cached_json, resume_or_start  # noqa: E402
+from retok.training.checkpoints import cached_json, resume_or_start  # noqa: E402
 from retok.data import held_out_text, train_paragraphs  # noqa: E402
 from retok.eval import markdown_table  # noqa: E402
-from retok.initializers.focus import FOCUSConfig, token_level_model  # noqa: E402
+from retok.transfer.initializers.focus import FOCUSConfig, token_level_model  # noqa: E402
 from retok.loading import load_tokenizer  # noqa: E402
-from retok.tokenizer_training import save_tokenizer, train_tokenizer  # noqa: E402
+from retok.vocab.train import save_tokenizer, train_tokenizer  # noqa: E402
 
 TARGETS = {"de-bpe-32k": "tokenizer", "de-unigram-32k": "unigram", "de-bpe-32k-supertokens": "supertokenizer"}
 HEURISTICS = ("fvt", "compose", "wechsel", "focus", "tokenadapt (MiniLM)")

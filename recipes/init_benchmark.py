@@ -45,14 +45,14 @@ from typing import Any
 
 from retok import assets
 from retok.atomic import atomic_write_text, check_output_dir
-from retok.checkpoints import cached_json, resume_or_start
+from retok.training.checkpoints import cached_json, resume_or_start
 from retok.data import held_out_text, train_paragraphs
-from retok.embeddings import TokenEmbeddings
+from retok.transfer.embeddings import TokenEmbeddings
 from retok.eval import bits_per_byte, markdown_table
-from retok.initializers.focus import FOCUSConfig, token_level_model
+from retok.transfer.initializers.focus import FOCUSConfig, token_level_model
 from retok.loading import load_model, load_tokenizer
-from retok.static import freedict, train_fasttext
-from retok.tokenizer_training import save_tokenizer, train_tokenizer
+from retok.transfer.static import freedict, train_fasttext
+from retok.vocab.train import save_tokenizer, train_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from retok import assets
     from retok.atomic import atomic_write_text
-    from retok.embeddings import TokenEmbeddings
-    from retok.initializers import init_embeddings
+    from retok.transfer.embeddings import TokenEmbeddings
+    from retok.transfer.initializers import init_embeddings
     from retok.loading import load_model, load_tokenizer
     from retok.measure import measure
 

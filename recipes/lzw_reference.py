@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""retok.lzw against the reference LZW codec, ``zip2zip-compression==0.3.4`` (epfl-dlab, Rust/pyo3).
+"""retok.adaptive.lzw against the reference LZW codec, ``zip2zip-compression==0.3.4`` (epfl-dlab, Rust/pyo3).
 
 Runs in an environment that has the package (``.venv-ref`` from ``recipes/reference_env.sh``, or
-any venv with ``pip install zip2zip-compression==0.3.4``). torch is not needed: ``retok.lzw`` is
+any venv with ``pip install zip2zip-compression==0.3.4``). torch is not needed: ``retok.adaptive.lzw`` is
 pure Python, and this script puts the repository root on ``sys.path`` to import it.
 
 Two modes:
@@ -10,7 +10,7 @@ Two modes:
 * ``--write-vectors tests/data/lzw_reference.json``: encode a fixed set of cases with the package
   and store ids, config, codes, the codebook (``Codebook.to_dict()``), a few ``batch_encode``
   results and a few online ``CodebookManager.update_codebooks`` runs (one code per call). The
-  tests (``tests/test_lzw.py``) check retok.lzw against the file without the package. Deterministic
+  tests (``tests/test_lzw.py``) check retok.adaptive.lzw against the file without the package. Deterministic
   (fixed seeds); generated once.
 
 * ``--compare CASES.json [--out RESULT.json]``: CASES.json is a JSON list of
@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from retok import lzw  # noqa: E402  (pure Python: no torch)
+from retok.adaptive import lzw  # noqa: E402  (pure Python: no torch)
 
 PACKAGE = "zip2zip-compression"
 PINNED = "0.3.4"

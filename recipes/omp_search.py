@@ -2,7 +2,7 @@
 """How much accuracy the shortlist OMP search trades for speed, on the real donor problem.
 
 Gemma-3-270m given SmolLM2-135M's tokenizer with SmolLM2 as the donor: the first ``--tokens`` new
-tokens' donor rows are coded by :func:`retok.initializers.omp.batch_omp` (k=64) over the donor rows
+tokens' donor rows are coded by :func:`retok.transfer.initializers.omp.batch_omp` (k=64) over the donor rows
 of the shared tokens, once per (refresh, shortlist) setting; refresh=1 is the exact greedy search.
 Prints and writes the wall seconds and the median relative residual of each (what the defaults
 of ``OMPConfig`` were chosen from; BPB of the two searches is in ``recipes/donor_benchmark.py``).
@@ -18,12 +18,12 @@ import time
 
 from retok import assets
 from retok.atomic import atomic_write_text
-from retok.donor import load_donor
-from retok.embeddings import TokenEmbeddings
-from retok.initializers.donor_view import donor_view
-from retok.initializers.omp import batch_omp, relative_residual
+from retok.transfer.donor import load_donor
+from retok.transfer.embeddings import TokenEmbeddings
+from retok.transfer.initializers.donor_view import donor_view
+from retok.transfer.initializers.omp import batch_omp, relative_residual
 from retok.loading import load_model, load_tokenizer
-from retok.vocab import VocabAlignment
+from retok.vocab.canonical import VocabAlignment
 
 SETTINGS = [(1, 64), (8, 128), (8, 64), (4, 64), (16, 256)]  # (refresh, shortlist)
 

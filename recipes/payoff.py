@@ -2,7 +2,7 @@
 
 Arms (``--arms``): ``control`` (the original tokenizer, LoRA, next-token loss), ``transplanted``
 (the transplant, LoRA + new rows, next-token loss), ``alm`` (the same, distilled from the original
-model through its own tokenizer, :mod:`retok.distill`) and ``lm+alm`` (both losses, balanced by
+model through its own tokenizer, :mod:`retok.training.distill.objective`) and ``lm+alm`` (both losses, balanced by
 gradient magnitude; ``lm+alm-decay``: the ALM term fading linearly to nothing over the run; ``lm+alm+hidden-decay``: plus hidden-state
 alignment at chunk ends, all three balanced, the distillation terms fading; ``lm+alm+hidden-adapted``: the three
 terms with the teacher's embeddings and head around the student's LoRA-adapted body, so the teacher adapts too). Every run sees the same training text (the first ``--train-bytes`` of the German LibreOffice training
@@ -33,7 +33,7 @@ from retok import assets, bits_per_byte, train_tokenizer, transplant
 from retok.atomic import atomic_write_text
 from retok.data import held_out_text, train_paragraphs
 from retok.eval import markdown_table
-from retok.finetune import FinetuneConfig, finetune, history_curve
+from retok.training.finetune import FinetuneConfig, finetune, history_curve
 from retok.loading import load_model, load_tokenizer
 from retok.measure import measure
 

@@ -10,6 +10,7 @@ How to run:
     python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
     python recipes/readme_table.py zip2zip runs/zip2zip-benchmark  # after `python recipes/zip2zip_benchmark.py`
     python recipes/readme_table.py donor runs/donor-benchmark  # after `python recipes/donor_benchmark.py`
+    python recipes/readme_table.py moved -     # the "Moved modules" table, from retok.moved and hypernet.moved
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
 
@@ -127,7 +128,17 @@ def render_donor(run: Path) -> str:
     return with_figure(run, "donor", "bpb.png", "zero-shot BPB of Gemma-3-270m with SmolLM2's tokenizer, per method")
 
 
-RENDERERS = {"demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
+def render_moved(_: Path) -> str:
+    """The "Moved modules" table, from the two tables that make the old paths importable (no run needed)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from hypernet.moved import HYPERNET_MOVED
+    from retok.moved import REMOVED_IN, RETOK_MOVED
+
+    rows = [f"| `{old}` | `{new}` |" for old, new in {**RETOK_MOVED, **HYPERNET_MOVED}.items()]
+    return "\n".join([f"Old paths import until retok {REMOVED_IN} (with a `DeprecationWarning`):", "", "| old module | now |", "|---|---|", *rows, ""])
+
+
+RENDERERS = {"moved": render_moved, "demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
              "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip,
              "dynamic": render_dynamic, "donor": render_donor}

@@ -3,7 +3,7 @@
 # wechsel==0.0.4 (CPJKU/wechsel) and deepfocus==1.0.1 (konstantinjdobler/focus), for the benchmark.
 # recipes/reference_init.py runs inside it and wraps their public APIs (no patching).
 # It also has zip2zip-compression==0.3.4 (epfl-dlab, the Rust LZW codec of zip2zip, a wheel):
-# recipes/lzw_reference.py compares retok.lzw with it and wrote tests/data/lzw_reference.json.
+# recipes/lzw_reference.py compares retok.adaptive.lzw with it and wrote tests/data/lzw_reference.json.
 #
 # Usage (from anywhere; idempotent):
 #     bash recipes/reference_env.sh

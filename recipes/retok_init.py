@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     from safetensors.torch import load_file, save_file
 
     from retok.atomic import atomic_write_text
-    from retok.embeddings import TokenEmbeddings
-    from retok.initializers import init_embeddings
+    from retok.transfer.embeddings import TokenEmbeddings
+    from retok.transfer.initializers import init_embeddings
     from retok.loading import load_tokenizer
 
     source_tok, target_tok = load_tokenizer(args.source_tokenizer), load_tokenizer(args.target_tokenizer)

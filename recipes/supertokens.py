@@ -4,7 +4,7 @@ Both tokenizers are trained the way ``retok demo`` trains its German tokenizer: 
 the training paragraphs of the German LibreOffice help text, inheriting SmolLM2-135M's pipeline,
 specials and chat template. The supertoken one learns its last ``--supertoken-fraction`` of the
 vocabulary across word boundaries (at most ``--max-words`` words per token; see
-``retok/supertokens.py``). Both are scored on the held-out paragraphs (the project split, 64 KiB):
+``retok/vocab/supertokens.py``). Both are scored on the held-out paragraphs (the project split, 64 KiB):
 tokens per byte (tokenized once without special tokens; the text must decode back exactly),
 training wall time and peak RSS, the number of multi-word entries and the multi-word tokens used
 most on the held-out text.
@@ -29,7 +29,7 @@ from retok.errors import RetokError
 from retok.eval import markdown_table
 from retok.loading import load_tokenizer
 from retok.measure import measure
-from retok.supertokens import count_words, multi_word_tokens
+from retok.vocab.supertokens import count_words, multi_word_tokens
 
 COLUMNS = [
     ("tokenizer", "tokenizer"),

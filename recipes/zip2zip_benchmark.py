@@ -3,7 +3,7 @@
 
 1. **codec**: compression ratio (base tokens / codes, 1024-token windows) on held-out German and
    English LibreOffice help and on Python source (the installed ``transformers`` package's files,
-   not ``__init__.py``), with retok.lzw and with the reference package ``zip2zip-compression``
+   not ``__init__.py``), with retok.adaptive.lzw and with the reference package ``zip2zip-compression``
    0.3.4 (run in ``.venv-ref`` by ``recipes/lzw_reference.py``): identical codes required, and the
    throughput of both (1024-id windows, one long stream);
 2. **training**: LoRA + hyper-encoders on the same 512 KiB of German training text plus a 64 KiB
@@ -41,11 +41,11 @@ from init_benchmark import publish  # noqa: E402
 
 from retok import assets  # noqa: E402
 from retok.atomic import check_output_dir  # noqa: E402
-from retok.checkpoints import cached_json, resume_or_start  # noqa: E402
+from retok.training.checkpoints import cached_json, resume_or_start  # noqa: E402
 from retok.data import held_out_text, is_held_out, train_paragraphs  # noqa: E402
 from retok.eval import markdown_table, scoring_ids  # noqa: E402
 from retok.loading import load_model, load_tokenizer  # noqa: E402
-from retok.packing import take_bytes  # noqa: E402
+from retok.training.packing import take_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 K, M, WINDOW = 2048, 4, 1024
@@ -116,13 +116,13 @@ def read(path: str) -> str:
 
 
 def lzw_settings(tokenizer: Any, rows: int) -> Any:
-    from retok.lzw import LZWConfig
+    from retok.adaptive.lzw import LZWConfig
 
     return LZWConfig.from_tokenizer(tokenizer, vocab_size=rows, max_codebook_size=K, max_subtokens=M)
 
 
 def codec_part(work: Path, texts: dict[str, Any], reference_python: str) -> dict[str, Any]:
-    from hypernet.zip2zip_eval import codec_stats
+    from hypernet.zip2zip.eval import codec_stats
 
     model = assets.smollm2()
     tok = load_tokenizer(model)
@@ -154,8 +154,8 @@ def codec_part(work: Path, texts: dict[str, Any], reference_python: str) -> dict
 
 
 def train_arm(work: Path, texts: dict[str, Any], codebook: int) -> dict[str, Any]:
-    from hypernet.zip2zip_config import Zip2ZipTrainConfig
-    from hypernet.zip2zip_train import train
+    from hypernet.zip2zip.config import Zip2ZipTrainConfig
+    from hypernet.zip2zip.train import train
 
     out = work / f"model-k{codebook}"
     config = Zip2ZipTrainConfig(max_codebook_size=codebook, max_subtokens=M, window=WINDOW, train_bytes=None, eval_every=0)
@@ -168,10 +168,10 @@ def train_arm(work: Path, texts: dict[str, Any], codebook: int) -> dict[str, Any
 
 def score(folder: str | None, codebook: int, text_file: str) -> dict[str, Any]:
     """Compressed BPB of a trained folder, or (folder None) of the base model with fresh encoders at this K."""
-    from hypernet.zip2zip import Zip2ZipLM
-    from hypernet.zip2zip_config import Zip2ZipTrainConfig
-    from hypernet.zip2zip_eval import compressed_bits_per_byte
-    from hypernet.zip2zip_train import wrap
+    from hypernet.zip2zip.model import Zip2ZipLM
+    from hypernet.zip2zip.config import Zip2ZipTrainConfig
+    from hypernet.zip2zip.eval import compressed_bits_per_byte
+    from hypernet.zip2zip.train import wrap
 
     import torch
 
@@ -199,10 +199,10 @@ def prompts(texts: dict[str, Any], n: int) -> list[str]:
 def generation_part(folder: str, texts: dict[str, Any], n: int, tokens: int) -> dict[str, Any]:
     import torch
 
-    from hypernet.generate import generate
-    from hypernet.zip2zip import Zip2ZipLM
-    from hypernet.zip2zip_config import Zip2ZipTrainConfig
-    from hypernet.zip2zip_train import wrap
+    from hypernet.zip2zip.generate import generate
+    from hypernet.zip2zip.model import Zip2ZipLM
+    from hypernet.zip2zip.config import Zip2ZipTrainConfig
+    from hypernet.zip2zip.train import wrap
 
     torch.set_num_threads(2)
     zipped = Zip2ZipLM.from_pretrained(folder)
@@ -238,8 +238,8 @@ def generation_part(folder: str, texts: dict[str, Any], n: int, tokens: int) -> 
 
 
 def stacked_part(work: Path, texts: dict[str, Any], vocab_size: int) -> dict[str, Any]:
-    from hypernet.zip2zip_eval import codec_stats
-    from retok.tokenizer_training import save_tokenizer, train_tokenizer
+    from hypernet.zip2zip.eval import codec_stats
+    from retok.vocab.train import save_tokenizer, train_tokenizer
 
     model = assets.smollm2()
     old = load_tokenizer(model)
@@ -267,7 +267,7 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     lines.append(markdown_table(
         [{"domain": d, "ours": r["compression_ratio"], "reference": r["reference_ratio"], "fewer": 100 * r["token_reduction"],
           "identical": "yes" if r["identical_to_reference"] else "NO"} for d, r in codec["domains"].items()],
-        [("domain", "held-out text"), ("ours", "ratio, retok.lzw"), ("reference", f"ratio, {codec['package']}"),
+        [("domain", "held-out text"), ("ours", "ratio, retok.adaptive.lzw"), ("reference", f"ratio, {codec['package']}"),
          ("fewer", "% fewer tokens"), ("identical", "identical codes")]))
     t = codec["throughput"]
     lines.append(f"\nCodec throughput (ids/s, median of 5): 1024-id windows retok {t['windows']['retok_ids_per_s']:,} vs "
@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     # everything the run will call, loaded now: editing the sources during the hour it runs cannot change it
-    import hypernet.generate, hypernet.zip2zip_eval, hypernet.zip2zip_train, retok.tokenizer_training  # noqa: E401, F401
+    import hypernet.zip2zip.generate, hypernet.zip2zip.eval, hypernet.zip2zip.train, retok.vocab.train  # noqa: E401, F401
     out = check_output_dir(args.out, overwrite=args.overwrite)
     work = out.parent / f"{out.name}.partial"
     settings = {"train_bytes": args.train_bytes, "code_bytes": args.code_bytes, "eval_bytes": args.eval_bytes,

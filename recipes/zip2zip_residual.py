@@ -24,21 +24,21 @@ import torch
 from retok import assets
 from retok.atomic import atomic_write_text
 from retok.data import train_paragraphs
-from retok.finetune import epoch_batches
+from retok.training.finetune import epoch_batches
 from retok.loading import load_model, load_tokenizer
-from retok.packing import pack, take_bytes
-from retok.trainer import TrainerConfig, train as train_loop
+from retok.training.packing import pack, take_bytes
+from retok.training.trainer import TrainerConfig, train as train_loop
 
-from hypernet.zip2zip import is_encoder_parameter
-from hypernet.zip2zip_config import Zip2ZipTrainConfig
-from hypernet.zip2zip_data import compressed_batches
-from hypernet.zip2zip_train import zip2zip_loss, wrap
+from hypernet.zip2zip.model import is_encoder_parameter
+from hypernet.zip2zip.config import Zip2ZipTrainConfig
+from hypernet.zip2zip.data import compressed_batches
+from hypernet.zip2zip.train import zip2zip_loss, wrap
 
 
 def run(residual: str, steps: int, window: int, batch: int) -> list[float]:
     from peft import get_peft_model
 
-    from retok.lora import lora_config_for
+    from retok.training.lora import lora_config_for
 
     torch.manual_seed(0)
     model_dir = assets.smollm2()

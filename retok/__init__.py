@@ -4,91 +4,87 @@
 >>> t = retok.transplant("path/to/model", "path/to/new_tokenizer", method="fvt")
 >>> t.save_pretrained("out")
 
-Importing ``retok`` is instant: the public names below, and the submodules (``retok.data``,
-``retok.finetune``, ``retok.assets``, ...), are loaded on first use (PEP 562), so the command
-line starts without importing torch and transformers.
+The package is laid out by capability, in the order the data flows:
+
+* ``retok.vocab``: tokenizers, canonical token keys and the alignment of two vocabularies, tokenizer training;
+* ``retok.assets``: the real models and corpora, fetched from package registries and cached;
+* ``retok.transfer``: embedding transfer (``transplant``, the initializers, donors, static word vectors);
+* ``retok.training``: continued training after the swap (the one trainer, LoRA, distillation);
+* ``retok.adaptive``: adaptive vocabularies (LZW, dynamic merges, the million-entry vocabulary);
+* at the top: the small cross-cutting modules (errors, atomic outputs, evaluation, loading, the CLI).
+
+Importing ``retok`` is instant: the public names below, and the subpackages and modules, are loaded on
+first use (PEP 562), so the command line starts without importing torch and transformers. Module paths
+from before this layout (``retok.lzw``, ...) still import until 0.3 (:mod:`retok.moved`).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import RetokError
-from .transplant import Transplanted, read_retok_config, transplant  # light; binds the function over the submodule
+from .lazy import lazy_attributes
+from .moved import RETOK_MOVED, install
+from .transfer.transplant import Transplanted, read_retok_config, transplant  # light; binds the function over the submodule
+
+install(RETOK_MOVED)  # old module paths (retok.lzw, ...) keep working until 0.3; see retok.moved
 
 #: public name -> the module that defines it
 _EXPORTS = {
-    "TokenEmbeddings": "retok.embeddings",
+    "TokenEmbeddings": "retok.transfer.embeddings",
     "EvalResult": "retok.eval",
     "bits_per_byte": "retok.eval",
-    "INITIALIZERS": "retok.initializers",
-    "InitConfig": "retok.initializers",
-    "InitReport": "retok.initializers",
-    "InitResult": "retok.initializers",
-    "MethodSpec": "retok.initializers",
-    "init_embeddings": "retok.initializers",
-    "make_config": "retok.initializers",
-    "register_initializer": "retok.initializers",
-    "FVTConfig": "retok.initializers.fvt",
-    "GaussianConfig": "retok.initializers.gaussian",
-    "MeanConfig": "retok.initializers.mean",
-    "save_tokenizer": "retok.tokenizer_training",
-    "train_tokenizer": "retok.tokenizer_training",
-    "CanonicalVocab": "retok.vocab",
-    "VocabAlignment": "retok.vocab",
-    "make_predictor": "retok.row_predictors",
-    "RowCache": "retok.row_predictors",
-    "continuation_bits_per_byte": "retok.dynamic",
-    "merge_texts": "retok.dynamic",
-    "LargeVocabConfig": "retok.large_vocab_config",
-    "build_large_vocab": "retok.large_vocab",
-    "LargeVocab": "retok.large_vocab_decode",
-    "align_texts": "retok.chunk_alignment",
-    "align_conversation": "retok.chunk_alignment",
-    "pack_aligned": "retok.alm_data",
-    "alm_loss": "retok.alm",
-    "Donor": "retok.donor",
-    "load_donor": "retok.donor",
+    "INITIALIZERS": "retok.transfer.initializers",
+    "InitConfig": "retok.transfer.initializers",
+    "InitReport": "retok.transfer.initializers",
+    "InitResult": "retok.transfer.initializers",
+    "MethodSpec": "retok.transfer.initializers",
+    "init_embeddings": "retok.transfer.initializers",
+    "make_config": "retok.transfer.initializers",
+    "register_initializer": "retok.transfer.initializers",
+    "FVTConfig": "retok.transfer.initializers.fvt",
+    "GaussianConfig": "retok.transfer.initializers.gaussian",
+    "MeanConfig": "retok.transfer.initializers.mean",
+    "save_tokenizer": "retok.vocab.train",
+    "train_tokenizer": "retok.vocab.train",
+    "CanonicalVocab": "retok.vocab.canonical",
+    "VocabAlignment": "retok.vocab.canonical",
+    "make_predictor": "retok.transfer.row_predictors",
+    "RowCache": "retok.transfer.row_predictors",
+    "continuation_bits_per_byte": "retok.adaptive.dynamic",
+    "merge_texts": "retok.adaptive.dynamic",
+    "LargeVocabConfig": "retok.adaptive.large_vocab.config",
+    "build_large_vocab": "retok.adaptive.large_vocab.build",
+    "LargeVocab": "retok.adaptive.large_vocab.decode",
+    "align_texts": "retok.training.distill.chunks",
+    "align_conversation": "retok.training.distill.chunks",
+    "pack_aligned": "retok.training.distill.blocks",
+    "alm_loss": "retok.training.distill.losses",
+    "Donor": "retok.transfer.donor",
+    "load_donor": "retok.transfer.donor",
 }
-#: submodules reachable as attributes after ``import retok`` (``retok.data.held_out_text``): every public module
-_SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
-    from .embeddings import TokenEmbeddings
+    from .transfer.embeddings import TokenEmbeddings
     from .eval import EvalResult, bits_per_byte
-    from .initializers import INITIALIZERS, InitConfig, InitReport, InitResult, MethodSpec, init_embeddings, make_config, register_initializer
-    from .initializers.fvt import FVTConfig
-    from .initializers.gaussian import GaussianConfig
-    from .initializers.mean import MeanConfig
-    from .tokenizer_training import save_tokenizer, train_tokenizer
-    from .vocab import CanonicalVocab, VocabAlignment
-    from .row_predictors import RowCache, make_predictor
-    from .dynamic import continuation_bits_per_byte, merge_texts
-    from .large_vocab_config import LargeVocabConfig
-    from .large_vocab import build_large_vocab
-    from .large_vocab_decode import LargeVocab
-    from .chunk_alignment import align_conversation, align_texts
-    from .alm_data import pack_aligned
-    from .alm import alm_loss
-    from .donor import Donor, load_donor
+    from .transfer.initializers import INITIALIZERS, InitConfig, InitReport, InitResult, MethodSpec, init_embeddings, make_config, register_initializer
+    from .transfer.initializers.fvt import FVTConfig
+    from .transfer.initializers.gaussian import GaussianConfig
+    from .transfer.initializers.mean import MeanConfig
+    from .vocab.train import save_tokenizer, train_tokenizer
+    from .vocab.canonical import CanonicalVocab, VocabAlignment
+    from .transfer.row_predictors import RowCache, make_predictor
+    from .adaptive.dynamic import continuation_bits_per_byte, merge_texts
+    from .adaptive.large_vocab.config import LargeVocabConfig
+    from .adaptive.large_vocab.build import build_large_vocab
+    from .adaptive.large_vocab.decode import LargeVocab
+    from .training.distill.chunks import align_conversation, align_texts
+    from .training.distill.blocks import pack_aligned
+    from .training.distill.losses import alm_loss
+    from .transfer.donor import Donor, load_donor
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"retok.{name}")
-    else:
-        raise AttributeError(f"module 'retok' has no attribute {name!r}")
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
+__getattr__, __dir__ = lazy_attributes(__name__, __path__, _EXPORTS, moved=(old.removeprefix("retok.") for old in RETOK_MOVED))
 
 
 def methods() -> list[MethodSpec]:
@@ -97,7 +93,7 @@ def methods() -> list[MethodSpec]:
     An optional method whose dependencies are missing is left out; ``INITIALIZERS.get(name)``
     says what to install.
     """
-    from .initializers import INITIALIZERS
+    from .transfer.initializers import INITIALIZERS
 
     specs = []
     for name in INITIALIZERS.names():

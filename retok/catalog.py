@@ -1,4 +1,4 @@
-"""What the command line knows about methods and configs without importing them: ``cli_catalog.json``.
+"""What the command line knows about methods and configs without importing them: ``catalog.json``.
 
 The ``retok`` command builds one flag per config field (``--prior-weight``, ``--lora-r``) and
 lists the initializers in ``retok methods``. Reading those from the config classes means importing
@@ -23,7 +23,7 @@ from typing import Any
 
 from .options import RANGE_KEYS
 
-PATH = Path(__file__).with_name("cli_catalog.json")
+PATH = Path(__file__).with_name("catalog.json")
 
 
 def value_kind(annotation: Any) -> dict[str, Any]:
@@ -49,15 +49,15 @@ def describe_config(cls: type) -> list[dict[str, Any]]:
 
 
 def describe_method(spec: Any) -> dict[str, Any]:
-    """A registered initializer (:class:`retok.initializers.MethodSpec`) as the catalog holds it."""
+    """A registered initializer (:class:`retok.transfer.initializers.MethodSpec`) as the catalog holds it."""
     return {"pretty_name": spec.pretty_name, "paper": spec.paper, "summary": spec.summary, "config": spec.config_cls.__name__,
             "needs_donor": spec.needs_donor, "options": describe_config(spec.config_cls)}
 
 
 def build() -> dict[str, Any]:
     """The catalog computed from the live registry and configs (imports torch and transformers)."""
-    from .finetune import FinetuneConfig
-    from .initializers import INITIALIZERS
+    from .training.finetune import FinetuneConfig
+    from .transfer.initializers import INITIALIZERS
 
     return {
         "methods": {name: describe_method(INITIALIZERS.get(name)) for name in INITIALIZERS.names()},
@@ -76,7 +76,7 @@ def method(name: str) -> dict[str, Any] | None:
     known = load()["methods"].get(name)
     if known is not None:
         return known
-    from .initializers import INITIALIZERS  # a method another package registered: describe it live
+    from .transfer.initializers import INITIALIZERS  # a method another package registered: describe it live
 
     return describe_method(INITIALIZERS.get(name)) if name in INITIALIZERS else None
 
@@ -86,7 +86,7 @@ def method_names() -> list[str]:
 
 
 def write() -> Path:
-    """Regenerate ``cli_catalog.json`` from the live classes."""
+    """Regenerate ``catalog.json`` from the live classes."""
     PATH.write_text(json.dumps(build(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return PATH
 

@@ -89,7 +89,7 @@ def given_options(args: argparse.Namespace, described: dict | None = None) -> di
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from .initializers import INITIALIZERS  # the live registry: it also knows methods other packages registered
+    from .transfer.initializers import INITIALIZERS  # the live registry: it also knows methods other packages registered
 
     for name in INITIALIZERS.names():
         try:
@@ -106,7 +106,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_transplant(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
-    from .transplant import transplant
+    from .transfer.transplant import transplant
 
     described = _method_description(args.method)
     options = given_options(args, described)
@@ -138,11 +138,11 @@ def _check_donor_flag(method: str, described: dict, donor: str | None) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import held_out_text
-    from .embeddings import check_tokenizer_fits
+    from .transfer.embeddings import check_tokenizer_fits
     from .eval import bits_per_byte
     from .loading import load_model, load_tokenizer
     from .textio import read_text
-    from .transplant import saved_separator
+    from .transfer.transplant import saved_separator
 
     if args.json:
         from .atomic import check_output_file
@@ -173,7 +173,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
     from .data import train_paragraphs
-    from .tokenizer_training import save_tokenizer, train_tokenizer
+    from .vocab.train import save_tokenizer, train_tokenizer
 
     check_output_dir(args.out, overwrite=args.overwrite)
     corpus = train_paragraphs(args.corpus) if args.exclude_heldout else args.corpus
@@ -184,7 +184,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     save_tokenizer(tokenizer, args.out, overwrite=args.overwrite)
     what = f"{args.kind} tokenizer with {len(tokenizer)} entries"
     if args.supertokens:
-        from .supertokens import multi_word_tokens
+        from .vocab.supertokens import multi_word_tokens
 
         what += f" ({len(multi_word_tokens(tokenizer))} span several words)"
     print(f"trained a {what}; saved to {args.out}")
@@ -197,7 +197,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     options = given_options(args, catalog.load()["configs"]["finetune"])  # bad values fail before torch is imported
     check_output_dir(args.out, overwrite=args.overwrite)
 
-    from .finetune import FinetuneConfig, finetune, history_curve
+    from .training.finetune import FinetuneConfig, finetune, history_curve
     from .options import config_from_options
     from .textio import read_text
 

@@ -26,16 +26,16 @@ from typing import Any
 import torch
 
 from . import assets
-from .checkpoints import cached_json, resume_or_start
 from .atomic import atomic_write_text, check_output_dir
 from .data import held_out_text, train_paragraphs
 from .errors import RetokError
 from .eval import bits_per_byte, markdown_table
-from .initializers import INITIALIZERS
 from .loading import load_model, load_tokenizer
 from .measure import measure
-from .tokenizer_training import save_tokenizer, train_tokenizer
-from .transplant import transplant
+from .training.checkpoints import cached_json, resume_or_start
+from .transfer.initializers import INITIALIZERS
+from .transfer.transplant import transplant
+from .vocab.train import save_tokenizer, train_tokenizer
 
 DEFAULT_METHODS = ("mean", "gaussian", "fvt", "compose", "tokenadapt")
 BEST = "best"  # save_method: the method with the lowest held-out BPB

@@ -92,8 +92,8 @@ def tiny_llama(vocab_size: int, *, tie: bool = True, hidden: int = 32, layers: i
 
 
 def tiny_donor(tokenizer: PreTrainedTokenizerBase, *, hidden: int = 24, tie: bool = True, seed: int = 5) -> Any:
-    """A :class:`retok.donor.Donor` for ``tokenizer``: a tiny Llama of its own hidden size that "speaks" it."""
-    from .donor import Donor
+    """A :class:`retok.transfer.donor.Donor` for ``tokenizer``: a tiny Llama of its own hidden size that "speaks" it."""
+    from .transfer.donor import Donor
 
     return Donor.of(tiny_llama(len(tokenizer), hidden=hidden, tie=tie, seed=seed), tokenizer, name="tiny-donor")
 
@@ -122,8 +122,8 @@ class TinyVectors:
 
 def tiny_vectors(folder: str | os.PathLike, german_tokenizer: PreTrainedTokenizerBase) -> TinyVectors:
     """Train the tiny fastText models into ``folder`` (seconds, no cache) and write the dictionary."""
-    from .initializers.focus import token_level_lines
-    from .static import train_fasttext
+    from .transfer.initializers.focus import token_level_lines
+    from .transfer.static import train_fasttext
 
     folder = Path(folder)
     small = {"dim": 16, "epochs": 5, "min_count": 1, "bucket": 5000, "threads": 1, "cache": False, "progress": False}
@@ -146,7 +146,7 @@ def byte_level(vocab: list[str], merges: list[tuple[str, str]]) -> PreTrainedTok
 
 
 def rows_of(result: Any, tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The input rows (and untied output rows, or None) of ``tokens`` in an :class:`~retok.initializers.InitResult`."""
+    """The input rows (and untied output rows, or None) of ``tokens`` in an :class:`~retok.transfer.initializers.InitResult`."""
     ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
     out = result.embeddings.output
     return result.embeddings.input[ids], None if out is None else out[ids]
@@ -164,7 +164,7 @@ def _byte_fallback_bpe(corpus: Iterable[str], specials: list[str], *, unk: str, 
     """
     import json
 
-    from .tokenizer_pipeline import BYTE_TOKENS
+    from .vocab.pipeline import BYTE_TOKENS
 
     tok = Tokenizer(models.BPE(byte_fallback=True, fuse_unk=True, unk_token=unk))
     tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoder

@@ -65,7 +65,7 @@ def hypernet_for(tmp_path_factory):
     """``hypernet_for(model, tokenizer, **settings)`` -> the folder of a tiny hypernetwork trained for that model (once per model)."""
     import hypernet
     from hypernet.io import fingerprint
-    from retok.embeddings import TokenEmbeddings
+    from retok.transfer.embeddings import TokenEmbeddings
     from retok.loading import load_model, load_tokenizer
     from retok.testing import ENGLISH
 

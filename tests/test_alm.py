@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from retok import RetokError
-from retok.alm import DIVERGENCES, alm_loss, chunk_ends, chunk_logprobs, gradient_balance, hidden_alignment_loss, log1mexp, token_logprobs
+from retok.training.distill.losses import DIVERGENCES, alm_loss, chunk_ends, chunk_logprobs, gradient_balance, hidden_alignment_loss, log1mexp, token_logprobs
 
 
 def uniform_logits(sizes: list[int], vocab: int = 4) -> torch.Tensor:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from retok import assets
+from retok.assets import store as assets  # the module itself: the tests patch its helpers
 from retok import cache as retok_cache
-from retok import lohelp as lohelp_module
-from retok.assets import gemma3_270m, lohelp, smollm2, status
+from retok.assets import libreoffice as lohelp_module
+from retok.assets.store import gemma3_270m, lohelp, smollm2, status
 from retok.errors import RetokError
-from retok.lohelp import LOHELP_HELP_DIR, LOHELP_LANGS, LoHelp, extract_lohelp, html_paragraphs
+from retok.assets.libreoffice import LOHELP_HELP_DIR, LOHELP_LANGS, LoHelp, extract_lohelp, html_paragraphs
 
 # --------------------------------------------------------------------------- a fake help tree
 
@@ -461,7 +461,7 @@ def test_status_lists_on_demand_folders_by_their_markers(cache):
 
 
 def test_assets_does_not_import_retok_static():
-    # retok.static builds its caches with retok.cache; importing it back from here made a cycle
+    # retok.transfer.static builds its caches with retok.cache; importing it back from here made a cycle
     tree = ast.parse(Path(assets.__file__).read_text(encoding="utf-8"))
     imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     imported += [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from retok import RetokError
-from retok.checkpoints import cached_json, load_state, resume_or_start, save_state
+from retok.training.checkpoints import cached_json, load_state, resume_or_start, save_state
 
 
 def test_a_rerun_with_the_same_settings_resumes_and_other_settings_are_refused(tmp_path):

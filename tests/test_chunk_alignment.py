@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from retok import RetokError
-from retok.chunk_alignment import align_conversation, align_texts, token_spans
+from retok.training.distill.chunks import align_conversation, align_texts, token_spans
 from retok.testing import (
     ENGLISH, GERMAN, byte_level, tiny_gemma_style_tokenizer, tiny_metaspace_tokenizer, tiny_tokenizer, tiny_wordpiece_tokenizer,
 )
-from retok.vocab import CanonicalVocab
+from retok.vocab.canonical import CanonicalVocab
 
 LETTERS = ["H", "e", "l", "o", "w", "r", "d", "Ġ"]
 

@@ -1,7 +1,7 @@
 """Bad input on the command line: one line ``retok: error: ...``, exit 2, checked before the work, nothing left behind.
 
 One test per class of mistake. The mechanisms are shared (retok.argparsing, retok.options ranges,
-retok.atomic output checks, retok.embeddings.check_tokenizer_fits), so commands added later get
+retok.atomic output checks, retok.transfer.embeddings.check_tokenizer_fits), so commands added later get
 the same behaviour.
 """
 
@@ -107,8 +107,8 @@ def test_method_option_out_of_range_is_refused(tmp_path, model_dir, german_dir, 
 
 
 def test_python_api_shares_the_ranges():
-    from retok.finetune import FinetuneConfig
-    from retok.initializers import make_config
+    from retok.training.finetune import FinetuneConfig
+    from retok.transfer.initializers import make_config
 
     with pytest.raises(RetokError, match=r"FinetuneConfig.batch_size \(--batch-size\) must be >= 1; got 0"):
         FinetuneConfig(batch_size=0)
@@ -137,7 +137,7 @@ def test_eval_with_a_tokenizer_larger_than_the_matrix_fails_before_scoring(model
 
 
 def test_finetune_with_a_tokenizer_larger_than_the_matrix_leaves_nothing(tmp_path, model_dir, corpus, big_tokenizer_dir):
-    from retok.finetune import FinetuneConfig, finetune
+    from retok.training.finetune import FinetuneConfig, finetune
 
     with pytest.raises(RetokError, match="does not belong to this model"):
         finetune(model_dir, corpus, tmp_path / "ft", FinetuneConfig(train_bytes=None, seq_len=16), tokenizer=big_tokenizer_dir, progress=False)
@@ -230,9 +230,9 @@ def test_missing_text_names_its_flag(model_dir, capsys):
 def test_wechsel_checks_its_dictionary_before_training_fasttext(tmp_path, monkeypatch, english_tokenizer, german_tokenizer):
     import torch
 
-    import retok.initializers.wordspace as wordspace
-    from retok.embeddings import TokenEmbeddings
-    from retok.initializers import init_embeddings
+    import retok.transfer.initializers.wordspace as wordspace
+    from retok.transfer.embeddings import TokenEmbeddings
+    from retok.transfer.initializers import init_embeddings
 
     monkeypatch.setattr(wordspace, "train_fasttext", lambda *a, **k: pytest.fail("trained before checking the dictionary"))
     (tmp_path / "en.txt").write_text("some text\n")
@@ -256,7 +256,7 @@ def test_hub_id_fails_fast_when_the_hub_cannot_be_reached(monkeypatch):
 
 def test_progress_bars_are_off_when_stderr_is_not_a_terminal(corpus, capsys):
     from retok.progress import bars_on
-    from retok.tokenizer_training import train_tokenizer
+    from retok.vocab.train import train_tokenizer
 
     assert not bars_on(True)  # pytest captures stderr: not a terminal
     train_tokenizer(str(corpus), vocab_size=300, like=tiny_tokenizer())
@@ -272,8 +272,8 @@ def test_transplant_prints_the_report_once(tmp_path, model_dir, german_dir, caps
 def test_fasttext_buckets_follow_the_corpus_size(tmp_path):
     import fasttext
 
-    from retok.static import train_fasttext
-    from retok.static.train import auto_bucket
+    from retok.transfer.static import train_fasttext
+    from retok.transfer.static.train import auto_bucket
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -298,4 +298,4 @@ def test_finetune_warns_nothing_and_prints_the_curve_one_point_a_line(tmp_path, 
 def test_the_cli_catalog_is_current():
     from retok import catalog
 
-    assert catalog.build() == catalog.load(), "retok/cli_catalog.json is stale: run `python -m retok.catalog`"
+    assert catalog.build() == catalog.load(), "retok/catalog.json is stale: run `python -m retok.catalog`"

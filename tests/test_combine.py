@@ -2,8 +2,8 @@
 
 import torch
 
-from retok.initializers.combine import blend, mix_rows, softmax_weights, sparsemax, sparsemax_is_exact
-from retok.initializers.focus import sparsemax_neighbours
+from retok.transfer.initializers.combine import blend, mix_rows, softmax_weights, sparsemax, sparsemax_is_exact
+from retok.transfer.initializers.focus import sparsemax_neighbours
 
 
 def test_sparsemax_known_answer():
@@ -57,7 +57,7 @@ def test_mix_rows_and_blend_known_answer():
 
 
 def test_row_statistics_in_blocks_equal_the_gathered_ones():
-    from retok.initializers.combine import row_mean_std
+    from retok.transfer.initializers.combine import row_mean_std
 
     table = torch.randn(50, 3, generator=torch.Generator().manual_seed(0)) * 3 + 1
     rows = torch.arange(1, 47)

@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import load_file
 
 from retok import RetokError, transplant
-from retok.alm_data import pack_aligned
-from retok.distill import DistillSettings, distill_loss, evaluate_alm, shared_teacher
-from retok.finetune import FinetuneConfig, finetune, with_lora
+from retok.training.distill.blocks import pack_aligned
+from retok.training.distill.objective import DistillSettings, distill_loss, evaluate_alm, shared_teacher
+from retok.training.finetune import FinetuneConfig, finetune, with_lora
 from retok.loading import load_model, load_tokenizer
-from retok.lora import lora_config_for
+from retok.training.lora import lora_config_for
 from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
 
 TRAIN = GERMAN * 3
@@ -68,7 +68,7 @@ def test_alm_is_zero_when_student_equals_teacher_and_the_tokenizers_are_equal():
 
 def test_aligned_blocks_keep_the_student_blocks_and_their_chunks_spell_the_same_text():
     student, teacher = tiny_tokenizer(GERMAN), tiny_tokenizer(ENGLISH)
-    from retok.packing import pack
+    from retok.training.packing import pack
 
     blocks = pack_aligned(student, teacher, GERMAN * 2, seq_len=16)
     assert torch.equal(blocks.student, pack(student, GERMAN * 2, seq_len=16).blocks)
@@ -154,8 +154,8 @@ def test_decay_schedule_fades_the_distillation_term_to_nothing():
     tok = tiny_tokenizer(ENGLISH)
     model = tiny_llama(len(tok))
     blocks = pack_aligned(tok, tiny_tokenizer(GERMAN), ENGLISH * 3, seq_len=16)
-    from retok.distill import with_progress
-    from retok.finetune import epoch_batches
+    from retok.training.distill.objective import with_progress
+    from retok.training.finetune import epoch_batches
 
     batch_at = with_progress(epoch_batches(blocks, batch_size=4, seed=0), total=10)
     settings = DistillSettings(objective="lm+alm", alm_weight=1.0, schedule="decay")
@@ -207,7 +207,7 @@ def test_hidden_weight_scales_the_balanced_hidden_term_only():
 
 
 def test_adapted_teacher_reads_its_tokens_through_the_students_lora_body(source, transplanted):
-    from retok.distill import teacher_forward
+    from retok.training.distill.objective import teacher_forward
 
     student = load_model(transplanted)
     teacher, _ = shared_teacher(student, load_model(source))

@@ -3,15 +3,15 @@
 import pytest
 import torch
 
-from retok.donor import Donor, load_donor
-from retok.embeddings import TokenEmbeddings
+from retok.transfer.donor import Donor, load_donor
+from retok.transfer.embeddings import TokenEmbeddings
 from retok.errors import RetokError
-from retok.initializers import init_embeddings
-from retok.initializers.donor_view import shared_ids
-from retok.initializers.omp import batch_omp, relative_residual
+from retok.transfer.initializers import init_embeddings
+from retok.transfer.initializers.donor_view import shared_ids
+from retok.transfer.initializers.omp import batch_omp, relative_residual
 from retok.testing import tiny_donor, tiny_gemma_style_tokenizer, tiny_llama
-from retok.transplant import special_id_updates, transplant
-from retok.vocab import VocabAlignment
+from retok.transfer.transplant import special_id_updates, transplant
+from retok.vocab.canonical import VocabAlignment
 
 
 @pytest.fixture

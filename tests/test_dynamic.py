@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from retok.dynamic import (
+from retok.adaptive.dynamic import (
     BOUNDARIES,
     continuation_bits_per_byte,
     continuation_nll,
@@ -20,13 +20,13 @@ from retok.dynamic import (
     segment_ids,
     unit_key,
 )
-from retok.embeddings import TokenEmbeddings
+from retok.transfer.embeddings import TokenEmbeddings
 from retok.errors import RetokError
 from retok.eval import scoring_ids
-from retok.pieces import pad_pieces
-from retok.row_predictors import RowCache, make_predictor
+from retok.vocab.pieces import pad_pieces
+from retok.transfer.row_predictors import RowCache, make_predictor
 from retok.testing import ENGLISH, GERMAN, tiny_gemma_style_tokenizer, tiny_llama, tiny_tokenizer
-from retok.vocab import CanonicalVocab
+from retok.vocab.canonical import CanonicalVocab
 
 TEXT = "\n".join(ENGLISH + GERMAN)
 

@@ -14,9 +14,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retok import RetokError, bits_per_byte, read_retok_config, transplant
-from retok.embeddings import embedding_module_names, is_tied
-from retok.finetune import FinetuneConfig, finetune, lr_factor
-from retok.lora import lora_config_for
+from retok.transfer.embeddings import embedding_module_names, is_tied
+from retok.training.finetune import FinetuneConfig, finetune, lr_factor
+from retok.training.lora import lora_config_for
 from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
 
 TRAIN = GERMAN * 6

@@ -205,9 +205,9 @@ def test_cli_wrong_finetuned_flags_exit_2_with_one_line(extra, message, capsys, 
 def test_finetuned_smollm2_keeps_its_merged_weights_and_its_folder_loads_with_plain_transformers(tmp_path, method, hypernet_for):
     from peft import LoraConfig, get_peft_model
 
-    from retok.assets import smollm2
+    from retok.assets.store import smollm2
     from retok.loading import load_tokenizer
-    from retok.tokenizer_training import train_tokenizer
+    from retok.vocab.train import train_tokenizer
 
     base_dir = smollm2()
     base_tokenizer = load_tokenizer(base_dir)

@@ -10,18 +10,18 @@ import pytest
 import torch
 
 import hypernet
-from hypernet.config import Architecture, TrainConfig
-from hypernet.data import IGNORE, MergeExamples, SampledBatches, TextStream
-from hypernet.model import Hypernet
-from hypernet.sampling import ALPHABET, sample_vocab, substring_counts, token_bytes, unigram_tokenizer
+from hypernet.zett.config import Architecture, TrainConfig
+from hypernet.zett.data import IGNORE, MergeExamples, SampledBatches, TextStream
+from hypernet.zett.model import Hypernet
+from hypernet.zett.sampling import ALPHABET, sample_vocab, substring_counts, token_bytes, unigram_tokenizer
 from retok import RetokError, init_embeddings
 from retok.cli import main
-from retok.embeddings import TokenEmbeddings
-from retok.initializers.combine import pool_pieces
-from retok.initializers.subword import merge_triples
-from retok.pieces import pad_pieces
+from retok.transfer.embeddings import TokenEmbeddings
+from retok.transfer.initializers.combine import pool_pieces
+from retok.transfer.initializers.subword import merge_triples
+from retok.vocab.pieces import pad_pieces
 from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
-from retok.vocab import CanonicalVocab
+from retok.vocab.canonical import CanonicalVocab
 
 from conftest import TINY_HYPERNET
 
@@ -251,8 +251,8 @@ def test_tokens_the_source_cannot_express_get_reported_fallback_rows(tmp_path):
     result = init_embeddings(source, target, "hypernet", hypernet=str(tmp_path / "hn"))
     fvt = init_embeddings(source, target, "fvt")
     assert result.report.counts["fallback-mean"] == fvt.report.counts["fallback-mean"] > 0
-    from retok.pieces import piece_counts
-    from retok.vocab import VocabAlignment
+    from retok.vocab.pieces import piece_counts
+    from retok.vocab.canonical import VocabAlignment
 
     alignment = VocabAlignment.build(source_tok, target)
     empty = [alignment.new[i] for i in (piece_counts(alignment.new_pieces) == 0).nonzero().squeeze(1).tolist()]
@@ -372,7 +372,7 @@ def test_an_untrained_hypernetwork_transplants_exactly_like_fvt(tmp_path, englis
 
 @pytest.mark.slow
 def test_default_training_text_is_the_demo_corpus_training_paragraphs_only():
-    from hypernet.training import read_streams
+    from hypernet.zett.training import read_streams
     from retok.data import is_held_out
 
     streams = read_streams(None)

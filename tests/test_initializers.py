@@ -10,10 +10,10 @@ donor of another hidden size that uses the target tokenizer (:func:`retok.testin
 import pytest
 import torch
 
-from retok.embeddings import TokenEmbeddings
-from retok.initializers import INITIALIZERS, init_embeddings
+from retok.transfer.embeddings import TokenEmbeddings
+from retok.transfer.initializers import INITIALIZERS, init_embeddings
 from retok.testing import tiny_donor
-from retok.vocab import VocabAlignment
+from retok.vocab.canonical import VocabAlignment
 
 NEEDS = {  # what a method needs beyond the two tokenizers
     "wechsel": lambda vectors, hypernet: vectors.words(),

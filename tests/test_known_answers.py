@@ -9,12 +9,12 @@ import json
 import pytest
 import torch
 
-from retok.embeddings import TokenEmbeddings
+from retok.transfer.embeddings import TokenEmbeddings
 from retok.errors import RetokError
-from retok.initializers import init_embeddings
-from retok.initializers.combine import sparsemax
+from retok.transfer.initializers import init_embeddings
+from retok.transfer.initializers.combine import sparsemax
 from retok.testing import GERMAN, byte_level, rows_of as rows, tiny_tokenizer
-from retok.vocab import VocabAlignment
+from retok.vocab.canonical import VocabAlignment
 
 E_IN = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [4.0, 0.5]])  # <eot>, a, b, Ġ, Ġa
 E_OUT = 10 * E_IN

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from retok.errors import RetokError
-from retok.large_vocab import INPUT_FILE, LargeVocabConfig, QueryGeometry, build_large_vocab, estimate_size
-from retok.large_vocab_decode import LargeVocab
+from retok.adaptive.large_vocab.build import INPUT_FILE, LargeVocabConfig, QueryGeometry, build_large_vocab, estimate_size
+from retok.adaptive.large_vocab.decode import LargeVocab
 from retok.testing import ENGLISH, tiny_llama, tiny_tokenizer
-from retok.vocab import CanonicalVocab
-from retok.vocab_growth import corpus_array, grow_vocabulary, take_non_overlapping
+from retok.vocab.canonical import CanonicalVocab
+from retok.vocab.growth import corpus_array, grow_vocabulary, take_non_overlapping
 
 SIZE = 5000
 
@@ -146,7 +146,7 @@ def test_a_half_written_folder_is_refused(built, tmp_path):
 
 def test_a_build_larger_than_memory_is_refused_before_any_work(tiny_setup, monkeypatch, tmp_path):
     folder, _, _, corpus = tiny_setup
-    monkeypatch.setattr("retok.large_vocab.available_memory", lambda: 1000)
+    monkeypatch.setattr("retok.adaptive.large_vocab.build.available_memory", lambda: 1000)
     with pytest.raises(RetokError, match="GiB of memory.*--ivf-codes sq8"):
         build_large_vocab(folder / "model", tmp_path / "out", corpus=[corpus], config=LargeVocabConfig(size=SIZE), progress=False)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()

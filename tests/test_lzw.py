@@ -1,4 +1,4 @@
-"""retok.lzw: the zip2zip LZW codec. Stored vectors from zip2zip-compression==0.3.4, properties, errors.
+"""retok.adaptive.lzw: the zip2zip LZW codec. Stored vectors from zip2zip-compression==0.3.4, properties, errors.
 
 ``tests/data/lzw_reference.json`` was written once by ``recipes/lzw_reference.py --write-vectors``
 with the package; these tests need neither the package nor torch.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from retok.errors import RetokError
-from retok.lzw import (Codebook, LZWConfig, batch_decode, batch_encode, check_ids, compression_ratio, decode, encode,
+from retok.adaptive.lzw import (Codebook, LZWConfig, batch_decode, batch_encode, check_ids, compression_ratio, decode, encode,
                        encode_with_codebook)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -338,7 +338,7 @@ def test_compression_ratio():
 
 
 def test_module_imports_neither_torch_nor_numpy():
-    code = ("import sys; import retok.lzw; "
+    code = ("import sys; import retok.adaptive.lzw; "
             "bad = [m for m in ('torch', 'numpy') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 

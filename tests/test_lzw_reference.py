@@ -1,4 +1,4 @@
-"""retok.lzw against the reference package itself (``zip2zip-compression`` 0.3.4, in ``.venv-ref``), not only stored vectors.
+"""retok.adaptive.lzw against the reference package itself (``zip2zip-compression`` 0.3.4, in ``.venv-ref``), not only stored vectors.
 
 Skipped where ``.venv-ref`` does not exist, except under ``.ci/run`` (``make test`` builds it first),
 where a missing environment is an error, as for the other reference packages.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from retok.lzw import LZWConfig
+from retok.adaptive.lzw import LZWConfig
 from retok.testing import ENGLISH, GERMAN, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from retok.errors import RetokError
-from retok.manpages import render_pages
+from retok.assets.man_text import render_pages
 
 PAGE = b""".TH DEMO 1
 .SH NAME

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from retok.initializers import init_embeddings
-from retok.embeddings import TokenEmbeddings
-from retok.pieces import last_pieces, pad_pieces, piece_counts, piece_lists
-from retok.vocab import CanonicalVocab, VocabAlignment
+from retok.transfer.initializers import init_embeddings
+from retok.transfer.embeddings import TokenEmbeddings
+from retok.vocab.pieces import last_pieces, pad_pieces, piece_counts, piece_lists
+from retok.vocab.canonical import CanonicalVocab, VocabAlignment
 
 
 def test_padding_round_trips_and_pads_with_minus_one():

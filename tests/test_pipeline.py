@@ -1,4 +1,4 @@
-"""retok.tokenizer_pipeline: one description of a tokenizer's pipeline, shared by vocab and tokenizer training.
+"""retok.vocab.pipeline: one description of a tokenizer's pipeline, shared by vocab and tokenizer training.
 
 The agreement tests run on every tokenizer builder in retok.testing (a new builder must say its
 family in FAMILY_OF_FIXTURE) and check that vocab's view (the family behind canonical keys) and
@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 from retok import testing
 from retok.errors import RetokError
 from retok.testing import GERMAN
-from retok.tokenizer_pipeline import (
+from retok.vocab.pipeline import (
     BYTE_TOKENS,
     backend_json,
     byte_token_value,
@@ -26,8 +26,8 @@ from retok.tokenizer_pipeline import (
     mentions,
     writes_space_marker,
 )
-from retok.tokenizer_training import train_tokenizer
-from retok.vocab import CanonicalVocab, byte_to_unicode, detect_family
+from retok.vocab.train import train_tokenizer
+from retok.vocab.canonical import CanonicalVocab, byte_to_unicode, detect_family
 
 FAMILY_OF_FIXTURE = {
     "tiny_tokenizer": "byte_level",  # SmolLM2-style byte-level BPE
@@ -196,7 +196,7 @@ def test_slow_tokenizer_is_refused_with_how_to_fix():
 
 @pytest.mark.slow
 def test_real_smollm2_tokenizer_and_its_trained_copy_are_byte_level():
-    from retok.assets import smollm2
+    from retok.assets.store import smollm2
     from retok.loading import load_tokenizer
 
     source = load_tokenizer(smollm2())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retok.assets import lohelp, smollm2, status
+from retok.assets.store import lohelp, smollm2, status
 from retok.data import held_out_text, train_paragraphs
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_gemma3_270m_loads_with_plain_transformers():
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from retok.assets import gemma3_270m
+    from retok.assets.store import gemma3_270m
 
     path = gemma3_270m()
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)

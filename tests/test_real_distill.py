@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from retok import transplant
-from retok.alm_data import pack_aligned
-from retok.assets import lohelp, smollm2
+from retok.training.distill.blocks import pack_aligned
+from retok.assets.store import lohelp, smollm2
 from retok.data import held_out_text, train_paragraphs
-from retok.distill import evaluate_alm
-from retok.finetune import FinetuneConfig, finetune
+from retok.training.distill.objective import evaluate_alm
+from retok.training.finetune import FinetuneConfig, finetune
 from retok.loading import load_model, load_tokenizer
-from retok.tokenizer_training import train_tokenizer
+from retok.vocab.train import train_tokenizer
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retok import transplant
-from retok.assets import gemma3_270m, lohelp, smollm2
+from retok.assets.store import gemma3_270m, lohelp, smollm2
 from retok.data import held_out_text
 from retok.eval import bits_per_byte
 from retok.loading import load_model, load_tokenizer

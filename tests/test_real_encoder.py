@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from retok.sentence_encoder import encode, minilm
+from retok.assets.sentence_encoder import encode, minilm
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from retok.assets import lohelp, smollm2
+from retok.assets.store import lohelp, smollm2
 from retok.data import held_out_text
-from retok.dynamic import continuation_bits_per_byte
-from retok.embeddings import TokenEmbeddings
-from retok.large_vocab import LargeVocabConfig, build_large_vocab
-from retok.large_vocab_decode import LargeVocab
+from retok.adaptive.dynamic import continuation_bits_per_byte
+from retok.transfer.embeddings import TokenEmbeddings
+from retok.adaptive.large_vocab.build import LargeVocabConfig, build_large_vocab
+from retok.adaptive.large_vocab.decode import LargeVocab
 from retok.loading import load_model, load_tokenizer
-from retok.row_predictors import make_predictor
+from retok.transfer.row_predictors import make_predictor
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retok import transplant
-from retok.assets import lohelp, smollm2
+from retok.assets.store import lohelp, smollm2
 from retok.data import held_out_text, train_paragraphs
 from retok.eval import bits_per_byte
-from retok.initializers import INITIALIZERS
+from retok.transfer.initializers import INITIALIZERS
 from retok.loading import load_model, load_tokenizer
-from retok.tokenizer_training import train_tokenizer
+from retok.vocab.train import train_tokenizer
 
 pytestmark = pytest.mark.slow
 

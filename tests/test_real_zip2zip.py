@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from retok.assets import lohelp, smollm2
+from retok.assets.store import lohelp, smollm2
 from retok.data import held_out_text
 from retok.eval import bits_per_byte, scoring_ids
 from retok.loading import load_model, load_tokenizer
 
-from hypernet.generate import generate
-from hypernet.zip2zip_config import Zip2ZipTrainConfig
-from hypernet.zip2zip_eval import codec_stats, compressed_bits_per_byte
-from hypernet.zip2zip_train import lzw_config_for, wrap
+from hypernet.zip2zip.generate import generate
+from hypernet.zip2zip.config import Zip2ZipTrainConfig
+from hypernet.zip2zip.eval import codec_stats, compressed_bits_per_byte
+from hypernet.zip2zip.train import lzw_config_for, wrap
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pytest
 from retok import methods
 from retok._registry import Registry
 from retok.errors import RetokError
-from retok.initializers import INITIALIZERS, InitConfig, make_config
+from retok.transfer.initializers import INITIALIZERS, InitConfig, make_config
 
 
 def test_unknown_method_suggests_the_closest_name():
@@ -64,7 +64,7 @@ def test_lazy_entry_whose_import_fails_stays_listed_and_names_the_fix():
 
 def test_lazy_entry_registers_itself_on_import(monkeypatch, tmp_path):
     (tmp_path / "retok_lazy_fixture.py").write_text(
-        "from retok.initializers import INITIALIZERS\nINITIALIZERS.add('lazyfixture', 'the spec')\n"
+        "from retok.transfer.initializers import INITIALIZERS\nINITIALIZERS.add('lazyfixture', 'the spec')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(INITIALIZERS, "_entries", dict(INITIALIZERS._entries))
@@ -87,7 +87,7 @@ def test_methods_command_lists_an_unavailable_method_and_the_rest(monkeypatch, c
 
 def test_a_method_name_is_looked_up_once_per_transplant(monkeypatch, english_tokenizer, german_tokenizer):
     from retok.testing import tiny_llama
-    from retok.transplant import transplant
+    from retok.transfer.transplant import transplant
 
     lookups = []
     real_get = INITIALIZERS.get
@@ -99,7 +99,7 @@ def test_a_method_name_is_looked_up_once_per_transplant(monkeypatch, english_tok
 def test_a_config_that_is_not_registered_is_refused():
     from dataclasses import dataclass
 
-    from retok.initializers.base import resolve_config
+    from retok.transfer.initializers.base import resolve_config
 
     @dataclass(frozen=True, kw_only=True)
     class Stray(InitConfig):

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from retok.embeddings import TokenEmbeddings
+from retok.transfer.embeddings import TokenEmbeddings
 from retok.errors import RetokError
-from retok.initializers import init_embeddings
-from retok.pieces import pad_pieces
-from retok.row_predictors import RowCache, make_predictor
+from retok.transfer.initializers import init_embeddings
+from retok.vocab.pieces import pad_pieces
+from retok.transfer.row_predictors import RowCache, make_predictor
 from retok.testing import GERMAN, tiny_tokenizer
 
 
@@ -20,7 +20,7 @@ def source(english_tokenizer, english_model):
 def test_predicted_rows_equal_the_initializer_rows_of_the_same_tokens(source, method):
     target = tiny_tokenizer(GERMAN, vocab_size=320)
     result = init_embeddings(source, target, method)
-    from retok.vocab import VocabAlignment
+    from retok.vocab.canonical import VocabAlignment
 
     alignment = VocabAlignment.build(source.tokenizer, target)
     has = (alignment.new_pieces >= 0).any(1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retok.errors import RetokError
-from retok.static import StaticVectors, align, pairs_in_vocab, procrustes
+from retok.transfer.static import StaticVectors, align, pairs_in_vocab, procrustes
 
 
 def random_rotation(d: int, seed: int = 0) -> np.ndarray:

@@ -11,8 +11,8 @@ import pytest
 from retok import assets
 from retok import cache as retok_cache
 from retok.errors import RetokError
-from retok.static import freedict, load_dictionary, parse_dictd, read_pairs
-from retok.static.dictionary import decode_dictd_number
+from retok.transfer.static import freedict, load_dictionary, parse_dictd, read_pairs
+from retok.transfer.static.dictionary import decode_dictd_number
 
 # A FreeDict-style metadata entry, long enough that later offsets need several base64 digits.
 INFO = "00-database-info\nA tiny test dictionary.\n" + "padding line\n" * 20

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from retok.errors import RetokError
-from retok.static import StaticVectors, train
-from retok.static.train import MIN_TRAIN_WORDS, train_fasttext
+from retok.transfer.static import StaticVectors, train
+from retok.transfer.static.train import MIN_TRAIN_WORDS, train_fasttext
 
 TINY = {"dim": 8, "epochs": 1, "min_count": 1, "minn": 3, "maxn": 4, "bucket": 2000, "threads": 1, "progress": False}
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from retok.errors import RetokError
-from retok.static import StaticVectors, train_fasttext
-from retok.static.vectors import ngram_hashes
+from retok.transfer.static import StaticVectors, train_fasttext
+from retok.transfer.static.vectors import ngram_hashes
 
 MINN, MAXN = 3, 4
 WORDS = [f"w{i}" for i in range(150)] + ["haus", "maus", "hausen", "katze", "Häuser"]

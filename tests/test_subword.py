@@ -2,8 +2,8 @@
 
 import torch
 
-from retok.initializers import subword
-from retok.pieces import pad_pieces
+from retok.transfer.initializers import subword
+from retok.vocab.pieces import pad_pieces
 
 
 def one_shot_fit(table: torch.Tensor, triples: torch.Tensor, penalty: float) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Invariants of retok.supertokens: BPE merges across word boundaries, and the tokenizer they make."""
+"""Invariants of retok.vocab.supertokens: BPE merges across word boundaries, and the tokenizer they make."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from retok.cli import main
 from retok.errors import RetokError
-from retok.supertokens import PHRASE_PATTERN, count_words, learn_merges, multi_word_tokens, phrase_pre_tokenizer
+from retok.vocab.supertokens import PHRASE_PATTERN, count_words, learn_merges, multi_word_tokens, phrase_pre_tokenizer
 from retok.testing import CHAT_TEMPLATE, ENGLISH, GERMAN, SPECIAL_TOKENS, tiny_tokenizer
-from retok.tokenizer_training import save_tokenizer, train_tokenizer
+from retok.vocab.train import save_tokenizer, train_tokenizer
 
 VOCAB = 600
 FRACTION = 0.25  # 150 of the 600 entries are learned across words

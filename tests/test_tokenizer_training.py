@@ -1,4 +1,4 @@
-"""Invariants of retok.tokenizer_training: what a trained tokenizer inherits, and how it behaves."""
+"""Invariants of retok.vocab.train: what a trained tokenizer inherits, and how it behaves."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from retok.errors import RetokError
 from retok.testing import CHAT_TEMPLATE, ENGLISH, GERMAN, SPECIAL_ROLES, SPECIAL_TOKENS, tiny_tokenizer
-from retok.tokenizer_training import save_tokenizer, train_tokenizer
+from retok.vocab.train import save_tokenizer, train_tokenizer
 
 VOCAB = 350
 CORPUS = GERMAN * 20 + [

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from retok import RetokError
-from retok.trainer import TrainerConfig, indexed_batches, lr_factor, shard, train
+from retok.training.trainer import TrainerConfig, indexed_batches, lr_factor, shard, train
 
 X = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
 Y = X @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])

@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retok import RetokError, read_retok_config, transplant
-from retok.initializers import INITIALIZERS
+from retok.transfer.initializers import INITIALIZERS
 from retok.testing import ENGLISH, GERMAN, tiny_donor, tiny_llama, tiny_tokenizer
 
 TEXT = "Click the Undo icon if you do not like the result."

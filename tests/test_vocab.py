@@ -4,7 +4,7 @@ from transformers import PreTrainedTokenizerFast
 
 from retok.errors import RetokError
 from retok.testing import GERMAN
-from retok.vocab import CanonicalVocab, VocabAlignment, byte_to_unicode, token_key
+from retok.vocab.canonical import CanonicalVocab, VocabAlignment, byte_to_unicode, token_key
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from retok import RetokError, bits_per_byte
-from retok.lzw import Codebook, LZWConfig, decode, encode
+from retok.adaptive.lzw import Codebook, LZWConfig, decode, encode
 from retok.testing import ENGLISH, tiny_llama, tiny_tokenizer
 
-from hypernet.generate import generate
-from hypernet.hyper_encoder import EncoderArch, HyperEncoder
-from hypernet.zip2zip import Zip2ZipLM
-from hypernet.zip2zip_config import Zip2ZipTrainConfig
-from hypernet.zip2zip_data import collate, compress_window
-from hypernet.zip2zip_eval import compressed_bits_per_byte
-from hypernet.zip2zip_train import train, wrap
+from hypernet.zip2zip.generate import generate
+from hypernet.zip2zip.hyper_encoder import EncoderArch, HyperEncoder
+from hypernet.zip2zip.model import Zip2ZipLM
+from hypernet.zip2zip.config import Zip2ZipTrainConfig
+from hypernet.zip2zip.data import collate, compress_window
+from hypernet.zip2zip.eval import compressed_bits_per_byte
+from hypernet.zip2zip.train import train, wrap
 
 REPETITIVE = "\n".join(ENGLISH * 3)
 TINY = Zip2ZipTrainConfig(max_codebook_size=64, max_subtokens=3, window=48, train_bytes=None, batch_size=2, encoder_hidden=16,
@@ -228,7 +228,7 @@ def test_training_lowers_the_loss_and_the_folder_loads_into_the_wrapper(tmp_path
 def test_codebook_size_zero_trains_exactly_plain_lora(tmp_path, base_dir):
     from safetensors.torch import load_file
 
-    from retok.finetune import FinetuneConfig, finetune
+    from retok.training.finetune import FinetuneConfig, finetune
 
     control = Zip2ZipTrainConfig(**{**TINY.__dict__, "max_codebook_size": 0})
     ours = train(base_dir, ENGLISH * 8, tmp_path / "z0", control, progress=False, log=lambda _: None)

@@ -1,0 +1,266 @@
+"""Decoding with a very large vocabulary: retrieve k candidates per step from faiss, score them exactly, feed the choice back.
+
+>>> lv = LargeVocab.load("runs/large-vocab")          # a folder from `retok large-vocab build`
+>>> out = lv.generate("The Basic IDE", max_new_tokens=64)
+>>> out.text, out.new_share, out.bytes_per_token
+
+Each step takes the model's last hidden state ``h`` (after the final norm), asks the index for
+the ``k`` entries with the largest ``h . o_e`` (the inner product, searched exactly by the MIPS
+reduction of :mod:`retok.index`), optionally adds the whole base vocabulary to the candidates,
+computes the exact logits of the candidates from the float rows and takes the argmax or samples
+(temperature). The chosen entry's *input* row is fed back through ``inputs_embeds`` with the
+KV cache. ``exact=True`` scores all N output rows instead (the reference the restricted step is
+compared with). The base entries' rows are the model's own, so a model that only ever picks
+base entries decodes exactly as without the large vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from retok.errors import RetokError
+from .build import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, OUTPUT_FILE, PIECES_FILE, TOKENIZER_DIR,
+                          QueryGeometry, hidden_states, rows_digest)
+
+
+def _rows(path: Path) -> tuple[np.ndarray, torch.Tensor]:
+    """A read-only memory map of a row file and a torch view of it (nothing is copied into memory)."""
+    rows = np.load(path, mmap_mode="r")
+    with warnings.catch_warnings():  # torch warns that the array is not writable; nothing writes to it
+        warnings.simplefilter("ignore", UserWarning)
+        return rows, torch.from_numpy(rows)
+
+
+@dataclass(frozen=True)
+class LargeVocabGeneration:
+    """What :meth:`LargeVocab.generate` made: text, entry ids, per-step seconds (model step + selection)."""
+
+    text: str
+    entries: list[int]
+    base_size: int
+    entry_bytes: list[int]
+    prefill_seconds: float
+    step_seconds: list[float]
+    select_seconds: list[float] = field(repr=False)
+
+    @property
+    def new_share(self) -> float:
+        """Share of generated entries outside the base vocabulary."""
+        return sum(e >= self.base_size for e in self.entries) / max(len(self.entries), 1)
+
+    @property
+    def bytes_per_token(self) -> float:
+        return sum(self.entry_bytes) / max(len(self.entries), 1)
+
+
+class LargeVocab:
+    """A built large-vocabulary folder with its model: candidate retrieval, exact scoring and generation."""
+
+    def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        from retok.index import NeighbourIndex
+        from retok.loading import load_model, load_tokenizer
+        from retok.vocab.canonical import CanonicalVocab
+
+        self.folder = Path(folder)
+        config_path = self.folder / CONFIG_FILE
+        if not config_path.is_file():
+            raise RetokError(f"{str(self.folder)!r} is not a large-vocabulary folder (no {CONFIG_FILE}); build one with "
+                             "`retok large-vocab build --model M --out DIR`")
+        try:
+            self.info = json.loads(config_path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise RetokError(f"{str(config_path)!r} is damaged; build the folder again") from None
+        if self.info.get("format") != FORMAT:
+            raise RetokError(f"{str(self.folder)!r} was built by another retok version (format {self.info.get('format')}); build it again")
+        for name in (PIECES_FILE, INPUT_FILE, TOKENIZER_DIR, INDEX_DIR) + (() if self.info["tied"] else (OUTPUT_FILE,)):
+            if not (self.folder / name).exists():
+                raise RetokError(f"{str(self.folder)!r} lacks {name} (half-written or damaged?); build it again")
+        self.size, self.base_size = int(self.info["size"]), int(self.info["base_size"])
+        self.pieces = np.load(self.folder / PIECES_FILE, mmap_mode="r")
+        _, self.input_rows = _rows(self.folder / INPUT_FILE)
+        out_array, self.output_rows = _rows(self.folder / (INPUT_FILE if self.info["tied"] else OUTPUT_FILE))
+        if self.input_rows.shape != (self.size, self.info["dim"]) or self.output_rows.shape != self.input_rows.shape:
+            raise RetokError(f"the row files in {str(self.folder)!r} do not have {self.size} x {self.info['dim']} rows; build it again")
+        built_for = self.folder / INDEX_DIR / BUILT_FOR
+        if not built_for.is_file():
+            raise RetokError(f"{str(built_for)!r} is missing: the index was not finished; build the folder again")
+        if json.loads(built_for.read_text())["rows_digest"] != rows_digest(out_array):
+            raise RetokError(f"the index in {str(self.folder / INDEX_DIR)!r} was built for other embeddings than {str(self.folder)!r} "
+                             "holds (the stored row digest differs); rebuild the index with `retok large-vocab build`")
+        self.index = NeighbourIndex.load(self.folder / INDEX_DIR)
+        self.geometry = QueryGeometry.load(self.folder / INDEX_DIR / GEOMETRY)
+        if self.index.size != self.size:
+            raise RetokError(f"the index holds {self.index.size} rows but the vocabulary has {self.size}; build the folder again")
+        if nprobe is not None:
+            self.index.nprobe = nprobe
+        if ef_search is not None:
+            self.index.ef_search = ef_search
+        self.tokenizer = load_tokenizer(self.folder / TOKENIZER_DIR)
+        self.vocab = CanonicalVocab.of(self.tokenizer)
+        self.model = model if model is not None else load_model(self.info["model"])
+        self.model.eval()
+        rows = self.model.get_input_embeddings().weight.shape
+        if tuple(rows) != (self.base_size, self.info["dim"]):
+            raise RetokError(f"the model has {rows[0]} x {rows[1]} embeddings but the vocabulary was built over "
+                             f"{self.base_size} x {self.info['dim']}; pass the model it was built for")
+
+    @classmethod
+    def load(cls, folder: str | Path, model: Any = None, **search: Any) -> LargeVocab:
+        return cls(folder, model, **search)
+
+    # ---------------------------------------------------------------- entries
+
+    def entry_ids(self, entry: int) -> list[int]:
+        """The base ids an entry stands for."""
+        row = self.pieces[entry]
+        return [int(i) for i in row if i >= 0]
+
+    def entry_bytes(self, entry: int) -> bytes:
+        return b"".join(self.vocab.keys[i] or b"" for i in self.entry_ids(entry))
+
+    # ---------------------------------------------------------------- one step
+
+    def check_k(self, k: int) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise RetokError(f"k must be a positive integer; got {k!r}")
+        if k > self.size:
+            raise RetokError(f"k={k} is larger than the vocabulary ({self.size} entries); pass k <= {self.size}")
+
+    def candidates(self, h: torch.Tensor, *, k: int = 32) -> torch.Tensor:
+        """h (Q, d) -> the k candidate entry ids (Q, k) the index retrieves for each hidden state; -1 where none was found."""
+        self.check_k(k)
+        _, ids = self.index.search(self.geometry.queries(h), k)
+        return ids
+
+    def restricted(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (Q, d) -> candidate ids (Q, C) and their exact logits (Q, C): the k retrieved [+ every base entry, one matmul]."""
+        ids = self.candidates(h, k=k)
+        logits = self.scores(h, ids)
+        if include_base:
+            base = h.float() @ self.output_rows[: self.base_size].T  # (Q, V_base)
+            ids = torch.cat([ids, torch.arange(self.base_size).expand(len(ids), -1)], dim=1)
+            logits = torch.cat([logits, base], dim=1)
+        return ids, logits
+
+    def scores(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Exact logits ``h . o_e`` of candidates: h (Q, d), ids (Q, C) -> (Q, C); -inf for id -1."""
+        rows = self.output_rows[ids.clamp(min=0).reshape(-1)].reshape(*ids.shape, -1)
+        logits = torch.einsum("qcd,qd->qc", rows, h.float())
+        return logits.masked_fill(ids < 0, float("-inf"))
+
+    def exact_logits(self, h: torch.Tensor, *, chunk: int = 262_144) -> torch.Tensor:
+        """h (Q, d) -> logits over all N entries (Q, N), read from the memory map in chunks of rows."""
+        h = h.float()
+        out = torch.empty(len(h), self.size)
+        for start in range(0, self.size, chunk):
+            out[:, start : start + chunk] = h @ self.output_rows[start : start + chunk].T
+        return out
+
+    def best(self, h: torch.Tensor, *, exact: bool = False, k: int = 32, include_base: bool = False) -> torch.Tensor:
+        """The top-1 entry per hidden state: h (Q, d) -> (Q,) int64, exactly over all N or over the retrieved candidates."""
+        if exact:
+            return self.exact_logits(h).argmax(dim=1)
+        ids, logits = self.restricted(h, k=k, include_base=include_base)
+        return ids.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1)
+
+    def choose(self, h: torch.Tensor, *, exact: bool, k: int, include_base: bool, temperature: float,
+               generator: torch.Generator | None) -> int:
+        """One entry for one hidden state h (d,): greedy at temperature 0, else sampled from the softmax over the scored entries."""
+        if exact:
+            ids, logits = None, self.exact_logits(h[None])[0]
+        else:
+            ids, logits = (t[0] for t in self.restricted(h[None], k=k, include_base=include_base))
+        if temperature <= 0:
+            pick = int(logits.argmax())
+        else:
+            pick = int(torch.multinomial(torch.softmax(logits / temperature, dim=0), 1, generator=generator))
+        return pick if ids is None else int(ids[pick])
+
+    # ---------------------------------------------------------------- the model
+
+    def body(self, embeds: torch.Tensor, **kwargs: Any) -> Any:
+        """The transformer body on inputs_embeds (B, T, d); returns the HF output (last_hidden_state after the final norm, cache)."""
+        return self.model.base_model(inputs_embeds=embeds, **kwargs)
+
+    def input_row(self, entry: int) -> torch.Tensor:
+        """(d,) the row fed back for an entry: the model's own for base ids, the predicted one for new entries."""
+        if entry < self.base_size:
+            return self.model.get_input_embeddings().weight[entry].detach()
+        return self.input_rows[entry].to(self.model.get_input_embeddings().weight.dtype)
+
+    @torch.inference_mode()
+    def generate(self, prompt: str, *, max_new_tokens: int = 64, exact: bool = False, k: int = 32, include_base: bool = False,
+                 temperature: float = 0.0, seed: int = 0, stop_at_eos: bool = True,
+                 on_text: Callable[[str], None] | None = None) -> LargeVocabGeneration:
+        """Continue ``prompt`` (base-tokenized) by ``max_new_tokens`` entries with the KV cache; ``on_text`` streams the text."""
+        if max_new_tokens < 1:
+            raise RetokError(f"max_new_tokens must be at least 1; got {max_new_tokens}")
+        if not exact:
+            self.check_k(k)
+        ids = self.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
+        if not ids:
+            raise RetokError("the prompt is empty; pass some text to continue (--prompt TEXT)")
+        table = self.model.get_input_embeddings()
+        began = time.perf_counter()
+        out = self.body(table(torch.tensor([ids])), use_cache=True)
+        prefill = time.perf_counter() - began
+        generator = torch.Generator().manual_seed(seed) if temperature > 0 else None
+        eos = self.tokenizer.eos_token_id
+        entries: list[int] = []
+        steps: list[float] = []
+        selects: list[float] = []
+        data = b""
+        shown = ""
+        for _ in range(max_new_tokens):
+            began = time.perf_counter()
+            h = out.last_hidden_state[0, -1]
+            entry = self.choose(h, exact=exact, k=k, include_base=include_base, temperature=temperature, generator=generator)
+            selected = time.perf_counter()
+            entries.append(entry)
+            if stop_at_eos and entry == eos:
+                steps.append(time.perf_counter() - began)
+                selects.append(selected - began)
+                break
+            out = self.body(self.input_row(entry)[None, None], cache=out.cache, use_cache=True)
+            steps.append(time.perf_counter() - began)
+            selects.append(selected - began)
+            data += self.entry_bytes(entry)
+            if on_text is not None:
+                text = data.decode("utf-8", errors="ignore")
+                if text.startswith(shown) and len(text) > len(shown):
+                    on_text(text[len(shown):])
+                    shown = text
+        return LargeVocabGeneration(data.decode("utf-8", errors="replace"), entries, self.base_size,
+                                    [len(self.entry_bytes(e)) for e in entries], prefill, steps, selects)
+
+    def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024) -> torch.Tensor:
+        """Teacher-forced hidden states (P, d) of the base-tokenized ``text``, in windows of ``window`` tokens, at most ``max_positions``."""
+        from retok.eval import scoring_ids
+
+        ids = scoring_ids(self.tokenizer, text, strict=False)[: max_positions]
+        if not ids:
+            raise RetokError("the text is empty after tokenization; pass held-out text to compare on")
+        return hidden_states(self.model, ids, window=window)
+
+    def top1_agreement(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False, batch: int = 64) -> dict[str, float]:
+        """Share of hidden states h (P, d) whose restricted top-1 equals the exact top-1 over all N rows, and the exact top-1's new share."""
+        same = new = 0
+        for start in range(0, len(h), batch):
+            block = h[start : start + batch]
+            exact = self.best(block, exact=True)
+            restricted = self.best(block, k=k, include_base=include_base)
+            same += int((exact == restricted).sum())
+            new += int((exact >= self.base_size).sum())
+        return {"agreement": same / len(h), "exact_new_share": new / len(h), "positions": len(h)}
+
+
+__all__ = ["LargeVocab", "LargeVocabGeneration"]
