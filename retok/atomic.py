@@ -103,11 +103,20 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     return removed
 
 
-def _usual_permissions(folder: Path) -> None:
-    """mkdtemp makes folders 0700; give the output the permissions a plain mkdir would (0777 minus the umask)."""
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back: there is no getter)."""
     umask = os.umask(0)
     os.umask(umask)
-    folder.chmod(0o777 & ~umask)
+    return umask
+
+
+def usual_mode(*, folder: bool) -> int:
+    """The mode a plain ``open``/``mkdir`` would give: 0666 (files) or 0777 (folders) minus the umask.
+
+    ``mkstemp`` makes files 0600 and ``mkdtemp`` folders 0700, whatever the umask; every temporary that
+    becomes an output is given this mode instead, so that outputs are as readable as any other file.
+    """
+    return (0o777 if folder else 0o666) & ~current_umask()
 
 
 @contextmanager
@@ -123,19 +132,33 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
     for leftover in remove_stale_temporaries(path):
         logger.warning("removed %s, left by an interrupted run", leftover)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
-    _usual_permissions(tmp)
+    tmp.chmod(usual_mode(folder=True))
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    publish(tmp, path)
+
+
+def publish(folder: Path, path: Path) -> Path:
+    """Move the finished ``folder`` to ``path`` (replacing what is there), every file and folder in it with the usual mode.
+
+    The usual mode matters because writers other than retok's also stage files with ``mkstemp``
+    (transformers' ``model.safetensors`` comes out 0600). The replaced folder is moved aside first and
+    removed only once the new one is in place.
+    """
+    for item in [folder, *folder.rglob("*")]:
+        if not item.is_symlink():  # an executable file keeps being one: it gets a folder's mode
+            item.chmod(usual_mode(folder=item.is_dir() or bool(item.stat().st_mode & 0o111)))
     old = None
     if path.exists():
         old = path.parent / f".{path.name}.old-{os.getpid()}"
         os.replace(path, old)
-    os.replace(tmp, path)
+    os.replace(folder, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -145,14 +168,27 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """Yield the path of an empty temporary file beside ``path``; when the block succeeds, it replaces ``path``.
+
+    The file has the usual permissions (:func:`usual_mode`); on an exception it is removed and ``path``
+    is left as it was. ``suffix`` is for writers that insist on a file extension (fastText's ``.bin``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        os.fchmod(fd, usual_mode(folder=False))
+        os.close(fd)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path

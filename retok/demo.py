@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 
 from . import assets
-from .atomic import atomic_write_text, check_output_dir
+from .atomic import atomic_write_text, check_output_dir, publish
 from .data import held_out_text, train_paragraphs
 from .errors import RetokError
 from .eval import bits_per_byte, markdown_table
@@ -153,7 +152,5 @@ def run_demo(
     summary = {"rows": rows, "generation": {"prompt": prompt, "text": generation, "method": chosen}}
     atomic_write_text(work / "results.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(work / "results.md", table)
-    if out.exists():  # overwrite=True was checked above
-        shutil.rmtree(out)
-    os.replace(work, out)
+    publish(work, out)  # replaces an existing out: overwrite=True was checked above
     return DemoResult(out, rows, table, generation, chosen)

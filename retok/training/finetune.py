@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import torch
 
-from retok.atomic import atomic_write_text, check_output_dir
+from retok.atomic import atomic_write_text, check_output_dir, publish
 from retok.errors import RetokError
 from retok.eval import bits_per_byte
 from retok.loading import load_model, load_tokenizer
@@ -394,9 +394,8 @@ def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, co
     }
     atomic_write_text(target / CONFIG_NAME, json.dumps(retok_config, indent=2) + "\n")
     atomic_write_text(target / "finetune_history.json", json.dumps(history, indent=2) + "\n")
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    os.replace(target, out)
+    check_output_dir(out, overwrite=overwrite)  # again: something may have appeared there during training
+    publish(target, out)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from retok._version import __version__
-from retok.atomic import atomic_dir
+from retok.atomic import atomic_dir, atomic_file
 from retok.cache import build_lock, cache_dir, is_complete, say, write_marker
 from retok.errors import RetokError
 from retok.progress import bars_on
@@ -262,15 +262,8 @@ def _train_to_file(prepared: Path, out: Path, settings: dict[str, Any], counts: 
 
 def _replace_file(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=".bin", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, suffix=".bin") as tmp:
+        write(tmp)
 
 
 __all__ = ["MIN_TRAIN_WORDS", "MODEL_FILE", "train_fasttext"]
