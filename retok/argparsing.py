@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._registry import closest
 from .errors import RetokError
@@ -54,8 +54,61 @@ def one_line(message: str, prog: str) -> str:
     return f"{message} (see `{prog} --help`)"
 
 
+class Switch(argparse.Action):
+    """A yes/no option: ``--name`` turns it on, ``--no-name`` off (the one convention for every yes/no option).
+
+    ``as_text=True`` stores ``"true"`` / ``"false"`` instead of a bool, for config fields whose CLI
+    values are strings that the config coerces.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, default: Any = False, help: str | None = None,  # noqa: A002
+                 as_text: bool = False, **kwargs: Any) -> None:
+        strings = [s for name in option_strings for s in (name, "--no-" + name.lstrip("-"))]
+        self.as_text = as_text
+        super().__init__(strings, dest, nargs=0, default=default, help=help, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        on = not (option_string or "").startswith("--no-")
+        setattr(namespace, self.dest, ("true" if on else "false") if self.as_text else on)
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default and the allowed values of every choice."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.choices and not isinstance(action, argparse._SubParsersAction) and "one of:" not in text:  # noqa: SLF001
+            text += f" (one of: {', '.join(map(str, action.choices))})"
+        default = action.default
+        if action.option_strings and "default" not in text and default not in (None, argparse.SUPPRESS) and not action.required:
+            shown = ("on" if default else "off") if isinstance(default, bool) else default
+            text += f" (default: {str(shown).replace('%', '%%')})"
+        return text
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors raise :class:`UsageError` (one line) instead of printing usage and exiting."""
+    """An ArgumentParser whose errors raise :class:`UsageError` (one line) instead of printing usage and exiting.
+
+    Its help shows defaults and choices (:class:`HelpFormatter`), and every yes/no option is a
+    :class:`Switch`: ``store_true`` flags get a ``--no-`` form, and a ``store_false`` flag ``--no-x``
+    becomes the switch ``--x`` / ``--no-x``. Subcommands are Parsers too, so commands that other
+    packages add get the same.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        if kwargs.get("action") == "store_true":
+            kwargs.update(action=Switch, default=kwargs.get("default", False))
+        elif kwargs.get("action") == "store_false" and len(args) == 1 and args[0].startswith("--no-"):
+            args = ("--" + args[0][len("--no-"):],)
+            kwargs.update(action=Switch, default=kwargs.get("default", True))
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(one_line(message, self.prog))
@@ -89,4 +142,18 @@ def check_unknown_options(parser: argparse.ArgumentParser, argv: Sequence[str], 
         raise UsageError(f"unknown option {name} for `{parser.prog}`{said} (see `{parser.prog} --help`)")
 
 
-__all__ = ["Parser", "UsageError", "check_unknown_options", "one_line", "option_strings"]
+def check_unknown_command(parser: argparse.ArgumentParser, commands: Sequence[str], argv: Sequence[str]) -> None:
+    """Raise :class:`UsageError` if the first word of ``argv`` is not one of ``parser``'s ``commands``.
+
+    Run before :func:`check_unknown_options`: in ``retok zip2zip trian --model x`` the mistake is the
+    command, not ``--model`` (which ``train`` takes).
+    """
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    if word is None or word in commands:
+        return
+    guess = closest(word, list(commands))
+    hint = f" (did you mean {guess}?)" if guess else ""
+    raise UsageError(f"unknown command {word!r} for `{parser.prog}`{hint}; commands: {', '.join(commands)}")
+
+
+__all__ = ["HelpFormatter", "Parser", "Switch", "UsageError", "check_unknown_command", "check_unknown_options", "one_line", "option_strings"]

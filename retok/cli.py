@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from . import catalog
 from ._registry import did_you_mean
-from .argparsing import Parser, check_unknown_options
+from .argparsing import Parser, Switch, check_unknown_command, check_unknown_options
 from .errors import RetokError
 from .options import argument_type, check_text_option, range_text
 
@@ -49,13 +49,16 @@ def add_config_flags(parser: argparse.ArgumentParser, fields: list[dict]) -> Non
     """
     for f in fields:
         bounds = range_text(f)
+        default = ("on" if f["default"] else "off") if f.get("kind") == "bool" else repr(f["default"])
         kwargs: dict = {
-            "help": f"{f['help']} (default {f['default']!r}{'; ' + bounds if bounds else ''})",
+            "help": f"{f['help']} (default: {default}{'; ' + bounds if bounds else ''})",
             "default": argparse.SUPPRESS,
             "metavar": f["name"].upper(),
         }
         if "choices" in f:
             kwargs["choices"] = f["choices"]
+        if f.get("kind") == "bool":  # --tie-encoders / --no-tie-encoders, like every yes/no option
+            kwargs = {"help": kwargs["help"], "default": argparse.SUPPRESS, "action": Switch, "as_text": True}
         parser.add_argument(f"--{f['name'].replace('_', '-')}", dest=f"opt_{f['name']}", **kwargs)
 
 
@@ -396,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(_method_in(argv))
         command, start = innermost_command(parser, argv)
+        if command is not parser and commands(command):  # `retok zip2zip trian --model x`: the command is wrong
+            check_unknown_command(command, list(commands(command)), argv[start:])
         if command is parser:
             first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
             check_unknown_options(parser, argv if first is None else argv[:first])

@@ -299,3 +299,85 @@ def test_the_cli_catalog_is_current():
     from retok import catalog
 
     assert catalog.build() == catalog.load(), "retok/catalog.json is stale: run `python -m retok.catalog`"
+
+
+# ----------------------------------------------------------------------------- a misspelled subcommand
+
+
+@pytest.mark.parametrize(("argv", "wrong", "guess"), [
+    (["zip2zip", "trian", "--model", "x"], "'trian' for `retok zip2zip`", "train"),
+    (["large-vocab", "biuld", "--model", "x", "--out", "y"], "'biuld' for `retok large-vocab`", "build"),
+    (["dynamic", "evl", "--model", "x", "--text", "t"], "'evl' for `retok dynamic`", "eval"),
+    (["zip2zip", "trian"], "'trian'", "train"),
+])
+def test_a_misspelled_subcommand_is_named_with_a_suggestion_even_when_options_follow(argv, wrong, guess, capsys):
+    fails(argv, capsys, f"unknown command {wrong}", f"did you mean {guess}?")
+
+
+# ----------------------------------------------------------------------------- one convention for flags and help
+
+
+def every_command():
+    """``(prog, parser)`` for every command and subcommand of ``retok`` (plugins included)."""
+    from retok.cli import build_parser, commands
+
+    found, todo = [], [build_parser()]
+    while todo:
+        parser = todo.pop()
+        found.append((parser.prog, parser))
+        todo += commands(parser).values()
+    return found
+
+
+def test_every_yes_no_option_is_a_bare_flag_with_a_no_form():
+    import argparse
+
+    from retok.argparsing import Switch
+
+    flags = [(prog, a) for prog, p in every_command() for a in p._actions if a.nargs == 0 and not isinstance(a, argparse._HelpAction)]
+    assert len(flags) >= 15
+    for prog, action in flags:
+        assert isinstance(action, Switch), (prog, action.option_strings)
+        on = [s for s in action.option_strings if not s.startswith("--no-")]
+        assert on and all(f"--no-{s[2:]}" in action.option_strings for s in on), (prog, action.option_strings)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--tie-encoders", "true"), ("--no-tie-encoders", "false"), ("--protect-digits", "true")])
+def test_a_config_switch_needs_no_value(flag, value):
+    from retok.cli import build_parser
+
+    args = build_parser().parse_args(["zip2zip", "train", "--model", "m", "--train", "t", "--out", "o", flag])
+    assert getattr(args, "opt_" + flag.removeprefix("--no-").removeprefix("--").replace("-", "_")) == value
+
+
+def test_switches_that_were_store_true_or_store_false_keep_their_meaning():
+    from retok.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["eval", "--model", "m", "--text", "t"]).strict is True
+    assert parser.parse_args(["eval", "--model", "m", "--text", "t", "--no-strict"]).strict is False
+    assert parser.parse_args(["zip2zip", "stats", "--model", "m", "--text", "t", "--protect-digits"]).protect_digits is True
+    assert parser.parse_args(["demo", "--no-overwrite"]).overwrite is False
+
+
+def test_help_shows_every_default_and_every_choice():
+    import argparse
+
+    missing = []
+    for prog, parser in every_command():
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            helped = " ".join(parser._get_formatter()._get_help_string(action).split())  # noqa: SLF001
+            assert helped.split("(")[0].strip()[:30] in text  # what --help prints
+            if (action.default not in (None, argparse.SUPPRESS) and "default" not in helped) or \
+               (action.choices and not all(str(c) in helped for c in action.choices)):
+                missing.append((prog, action.option_strings[0], helped))
+    assert not missing, missing[:5]
+    help_text = " ".join(every_command_help("retok dynamic eval").split())
+    assert "(default: pretokens)" in help_text and "(default: 512)" in help_text
+
+
+def every_command_help(prog: str) -> str:
+    return dict(every_command())[prog].format_help()

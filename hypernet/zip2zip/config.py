@@ -32,7 +32,7 @@ class Zip2ZipTrainConfig(Checked):
     encoder_hidden: int = option(256, "width of each hyper-encoder", min=8)
     encoder_layers: int = option(2, "transformer layers of each hyper-encoder", min=0)
     encoder_heads: int = option(4, "attention heads of each hyper-encoder", min=1)
-    tie_encoders: bool = option(False, "one encoder for input and output rows (default: two)")
+    tie_encoders: bool = option(False, "one encoder for input and output rows (off: one each)")
     input_residual: Literal["first", "last", "mean"] = option(
         "last", "the row an untrained input encoder returns: the entry's last token (measured best), first token, or their mean")
     output_residual: Literal["first", "last", "mean"] = option(
