@@ -16,6 +16,7 @@ How to run:
     python recipes/payoff.py --out runs/payoff --train-bytes 65536   # a quick look
     python recipes/payoff.py --out runs/payoff --reuse docs/payoff-results.json --reuse-runs control transplanted
                                                                      # the distillation arms only; the lm rows are reused
+    python recipes/payoff.py --out runs/payoff-again --rerender docs/payoff-results.json   # only the report of an earlier run
     python recipes/payoff.py --out runs/payoff-hypernet --method hypernet --options '{"hypernet": "runs/hypernet/hn"}' \
         --arms control transplanted --reuse docs/payoff-results.json # start from the hypernetwork; the control is reused
 Writes results.json, results.md and curve.png to --out.
@@ -57,6 +58,26 @@ def against_control(row: dict, rows: list[dict]) -> dict:
     return out
 
 
+RECIPE_BATCH, RECIPE_SEQ_LEN = 4, 256  # sequences per step, tokens per sequence
+
+COLUMNS = [("run", "run"), ("setup", "setup"), ("bpb_before", "BPB before"), ("bpb_after", "BPB after"),
+           ("vs_control", "vs control"), ("gap_closed", "gap closed"),
+           ("tokens_per_byte", "tokens/byte"), ("train_bytes", "train bytes"), ("train_tokens", "tokens trained"),
+           ("steps", "steps"), ("train_seconds", "train s"), ("peak_rss_mb", "peak RSS MiB")]
+
+
+def report(rows: list[dict]) -> str:
+    """The results table of any subset of arms: the comparison columns appear only when their rows are there."""
+    rows = [{**row, **against_control(row, rows)} for row in rows]
+    return markdown_table(rows, [(key, header) for key, header in COLUMNS if any(key in row for row in rows)])
+
+
+def check_report(names: list[str]) -> None:
+    """Render the table of ``names`` from placeholder rows, so that a report that cannot be built fails before the training."""
+    report([{"run": name, "setup": "", **{key: 0.0 for key, _ in COLUMNS if key not in ("run", "setup", "vs_control", "gap_closed")}}
+            for name in names])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/payoff")
@@ -68,8 +89,12 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS[:4]), choices=list(ARMS), help="which runs (default: the first four)")
     parser.add_argument("--reuse", type=Path, help="a results.json of an earlier payoff run whose --reuse-runs rows to take instead of rerunning them")
     parser.add_argument("--reuse-runs", nargs="+", default=["control"], help="the rows of --reuse to take (default: control)")
+    parser.add_argument("--rerender", type=Path, help="only write the report of this results.json (train tokens recounted) to --out")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.rerender:
+        return rerender(args.rerender, out, args.curve_bytes)
+    check_report(list(dict.fromkeys(args.arms)))  # before any training, not after it
     out.mkdir(parents=True, exist_ok=True)
 
     model_dir = assets.smollm2()
@@ -89,7 +114,7 @@ def main() -> None:
                 atomic_write_text(out / f"{name}.json", json.dumps({**earlier[name], "reused_from": str(args.reuse)}, indent=2) + "\n")
 
     recipe = FinetuneConfig(
-        train_bytes=args.train_bytes, seq_len=256, batch_size=4, lora_r=8, lora_alpha=16, lr=3e-4,
+        train_bytes=args.train_bytes, seq_len=RECIPE_SEQ_LEN, batch_size=RECIPE_BATCH, lora_r=8, lora_alpha=16, lr=3e-4,
         embedding_lr=2e-3, warmup_steps=5, eval_every=args.eval_every, eval_bytes=args.curve_bytes, checkpoint_every=25,
     )
     swapped = replace(recipe, embeddings="new", embedding_stage_steps=20)
@@ -105,7 +130,7 @@ def main() -> None:
         "lm+alm+hidden-adapted": (transplanted, replace(swapped, objective="lm+alm", hidden_weight=1.0, alm_teacher="adapted"),
                                   f"{args.method} + LoRA + new rows, lm + ALM + hidden states, teacher on the adapted body"),
     }
-    rows, curves = [], {}
+    rows = []
     for name in args.arms:
         start, config, label = runs[name]
         done = out / f"{name}.json"
@@ -119,19 +144,19 @@ def main() -> None:
             row = {
                 "run": name, "setup": label, "objective": result.objective, "bpb_before": before["bpb"], "bpb_after": after["bpb"],
                 "tokens_per_byte": after["tokens_per_byte"], "train_bytes": result.train_bytes,
-                "train_tokens": result.packed_tokens, "steps": result.steps, "train_seconds": m.seconds,
+                "train_tokens": result.trained_tokens, "steps": result.steps, "train_seconds": m.seconds,
                 "peak_rss_mb": m.peak_rss_mb, "curve": history_curve(result.history),
             }
             atomic_write_text(done, json.dumps(row, indent=2) + "\n")
         rows.append(row)
-        curves[name] = row["curve"]
         print(f"{name}: BPB {row['bpb_before']:.3f} -> {row['bpb_after']:.3f} in {row['steps']} steps ({row['train_seconds']:.0f} s)")
 
-    columns = [("run", "run"), ("setup", "setup"), ("bpb_before", "BPB before"), ("bpb_after", "BPB after"),
-               ("vs_control", "vs control"), ("gap_closed", "gap closed"),
-               ("tokens_per_byte", "tokens/byte"), ("train_bytes", "train bytes"), ("train_tokens", "train tokens"),
-               ("steps", "steps"), ("train_seconds", "train s"), ("peak_rss_mb", "peak RSS MiB")]
-    table = markdown_table([{**row, **against_control(row, rows)} for row in rows], columns)
+    write_report(out, rows, args.curve_bytes)
+
+
+def write_report(out: Path, rows: list[dict], curve_bytes: int) -> None:
+    """results.md, results.json and curve.png of ``rows`` in ``out``."""
+    table = report(rows)
     atomic_write_text(out / "results.md", table)
     atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
     print(table)
@@ -142,15 +167,26 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, curve in curves.items():
-        ax.plot([b / 1024 for b, _ in curve], [v for _, v in curve], marker="o", label=name)
+    for row in rows:
+        ax.plot([b / 1024 for b, _ in row["curve"]], [v for _, v in row["curve"]], marker="o", label=row["run"])
     ax.set_xlabel("training text seen (KiB)")
-    ax.set_ylabel(f"held-out BPB ({args.curve_bytes // 1024} KiB slice)")
+    ax.set_ylabel(f"held-out BPB ({curve_bytes // 1024} KiB slice)")
     ax.set_title("SmolLM2-135M, German: transplanted vs original tokenizer", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "curve.png", dpi=120)
     print(f"wrote {out}/results.md, results.json, curve.png")
+
+
+def rerender(results: Path, out: Path, curve_bytes: int) -> None:
+    """The report of an earlier run's results.json, its ``train_tokens`` recounted as the tokens the optimizer saw.
+
+    Runs before the fix recorded every packed token (the sequences short of a last batch included);
+    every run of this recipe trains ``steps x RECIPE_BATCH x RECIPE_SEQ_LEN`` tokens.
+    """
+    rows = [{**row, "train_tokens": row["steps"] * RECIPE_BATCH * RECIPE_SEQ_LEN} for row in json.loads(results.read_text())]
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, rows, curve_bytes)
 
 
 if __name__ == "__main__":

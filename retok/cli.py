@@ -207,7 +207,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     config = config_from_options(FinetuneConfig, options)
     eval_text = read_text(args.eval, what="eval text (--eval)") if args.eval else None
     result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, teacher=args.teacher, overwrite=args.overwrite)
-    print(f"{result.steps} steps on {result.train_bytes} bytes ({result.packed_tokens} tokens) in {result.seconds:.0f} s")
+    print(f"{result.steps} steps on {result.trained_tokens} tokens (about {result.trained_bytes} of the {result.train_bytes} "
+          f"bytes packed) in {result.seconds:.0f} s")
     curve = history_curve(result.history)
     if curve:
         print("held-out BPB by training bytes:")

@@ -168,3 +168,23 @@ def test_two_processes_give_the_same_losses_as_one(tmp_path, objective):
     two = [h["loss"] for h in json.loads((tmp_path / "two.json").read_text()) if "loss" in h]
     assert len(one) == len(two) > 50
     assert max(abs(a - b) for a, b in zip(one, two)) < 1e-4
+
+
+def test_the_result_counts_what_the_optimizer_saw_not_every_packed_sequence(tmp_path, transplanted):
+    from dataclasses import replace
+
+    from retok.training.packing import bytes_seen, pack
+
+    packed = pack(AutoTokenizer.from_pretrained(transplanted), TRAIN, seq_len=SMALL.seq_len)
+    n_blocks = len(packed.blocks)
+    batch = next(b for b in range(3, n_blocks) if n_blocks % b)  # a batch size that leaves sequences out of each epoch
+    logs: list[str] = []
+    result = finetune(transplanted, TRAIN, tmp_path / "out", replace(SMALL, batch_size=batch, epochs=2, eval_every=1),
+                      eval_text=EVAL, progress=False, log=logs.append)
+    assert result.steps == 2 * (n_blocks // batch)
+    assert result.trained_tokens == result.steps * batch * SMALL.seq_len < 2 * result.packed_tokens
+    assert result.trained_bytes == bytes_seen(packed, result.trained_tokens) < 2 * result.train_bytes
+    assert result.history[-1]["train_bytes_seen"] == result.trained_bytes  # the curve's last point is what was trained
+    assert any(f"= {result.trained_tokens} tokens trained ({n_blocks % batch} sequences short of a batch" in line for line in logs), logs
+    saved = read_retok_config(result.out)["finetune"]
+    assert saved["trained_tokens"] == result.trained_tokens

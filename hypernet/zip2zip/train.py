@@ -93,7 +93,7 @@ def train(
     from retok.training.finetune import epoch_batches, held_out_slice, training_accelerator, training_paragraphs, with_lora
     from retok.loading import load_model, load_tokenizer
     from retok.training.lora import lora_config_for
-    from retok.training.packing import pack, take_bytes
+    from retok.training.packing import bytes_seen, pack, take_bytes
     from retok.training.trainer import TrainerConfig, train as train_loop
 
     from .data import compressed_batches
@@ -132,7 +132,7 @@ def train(
     def held_out_bpb(step: int) -> dict[str, Any]:
         score = compressed_bits_per_byte(net, tok, eval_text, window=config.window, progress=False)
         log(f"step {step}: held-out compressed BPB {score.bpb:.4f} ({score.compression_ratio:.3f} base tokens per code)")
-        seen = round(packed.n_bytes * config.epochs * step / total)
+        seen = bytes_seen(packed, step * config.batch_size * config.window)
         return {"train_bytes_seen": seen, "bpb": score.bpb, "tokens_per_byte": score.tokens_per_byte,
                 "compression_ratio": score.compression_ratio}
 

@@ -44,7 +44,7 @@ from retok.transfer.transplant import CONFIG_NAME, read_retok_config
 from .distill.blocks import AlignedBlocks, pack_aligned
 from .distill.objective import DistillSettings, check_hidden_sizes, distill_loss, shared_teacher, with_progress
 from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
-from .packing import Document, PackedText, pack, take_bytes
+from .packing import Document, PackedText, bytes_seen, pack, take_bytes
 from .trainer import TrainerConfig, lr_factor, train as train_loop
 
 
@@ -90,6 +90,10 @@ class FinetuneConfig(Checked):
 
 @dataclass(frozen=True)
 class FinetuneResult:
+    """What a run did. ``packed_tokens`` / ``train_bytes``: the text packed into sequences; ``trained_tokens`` /
+    ``trained_bytes``: what the optimizer saw (steps x batch_size x seq_len; the sequences that do not fill a
+    last batch are left out of every epoch)."""
+
     out: Path
     history: list[dict[str, Any]]
     packed_tokens: int
@@ -98,6 +102,8 @@ class FinetuneResult:
     seconds: float
     notes: list[str]
     objective: str = "lm"
+    trained_tokens: int = 0
+    trained_bytes: int = 0
 
 
 def reachable(ref: str | os.PathLike) -> bool:
@@ -286,20 +292,23 @@ def finetune(
     if steps_per_epoch == 0:
         raise RetokError(f"{len(blocks)} packed sequences are fewer than one batch of {config.batch_size}; use more text or a smaller batch")
     total = steps_per_epoch * config.epochs
+    tokens_per_step = config.batch_size * config.seq_len
     lora = lora_config_for(base, rows=rows, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout, target_modules=config.target_modules)
     peft_model = with_lora(base, lora)
     for note in notes:
         log(note)
     n_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    left_out = len(blocks) - steps_per_epoch * config.batch_size
     log(
-        f"{len(blocks)} sequences x {config.seq_len} tokens from {packed.n_bytes} bytes; {total} steps; "
-        f"{n_params} trainable parameters; {world} process(es) on {accelerator.device}"
+        f"{len(blocks)} sequences x {config.seq_len} tokens packed from {packed.n_bytes} bytes; {total} steps x {config.batch_size} "
+        f"sequences = {total * tokens_per_step} tokens trained" + (f" ({left_out} sequences short of a batch left out per epoch)" if left_out else "")
+        + f"; {n_params} trainable parameters; {world} process(es) on {accelerator.device}"
     )
 
     def held_out_bpb(step: int) -> dict[str, Any]:
         score = bits_per_byte(peft_model, tok, eval_text, progress=False)
         log(f"step {step}: held-out BPB {score.bpb:.4f}")
-        seen = round(packed.n_bytes * config.epochs * step / total)
+        seen = bytes_seen(packed, step * tokens_per_step)
         return {"train_bytes_seen": seen, "bpb": score.bpb, "tokens_per_byte": score.tokens_per_byte}
 
     def embeddings_only_stage(net: torch.nn.Module, step: int) -> None:
@@ -321,13 +330,15 @@ def finetune(
                              "teacher": teacher_ref},
         on_gradients=embeddings_only_stage if config.embedding_stage_steps else None,
         accelerator=accelerator, stop_after=stop_after, progress=progress, desc="finetune",
-        tokens_per_step=config.batch_size * config.seq_len, log=log,
+        tokens_per_step=tokens_per_step, log=log,
     )
     if run.finished and accelerator.is_main_process:
         _export(peft_model, tok, model, out, work, config, run.history, notes, packed, total, run.seconds, overwrite,
                 objective=objective, teacher=teacher_ref)
     accelerator.wait_for_everyone()
-    return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes, objective)
+    trained = run.steps * tokens_per_step
+    return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes, objective,
+                          trained_tokens=trained, trained_bytes=bytes_seen(packed, trained))
 
 
 def training_objective(base: torch.nn.Module, tok: Any, documents: list[Document], config: FinetuneConfig, objective: str,
@@ -390,6 +401,7 @@ def _export(peft_model: Any, tok: Any, model_dir: Any, out: Path, work: Path, co
     retok_config = read_retok_config(model_dir) or {}
     retok_config["finetune"] = {
         "config": asdict(config), "steps": steps, "train_bytes": packed.n_bytes, "train_tokens": packed.n_tokens,
+        "trained_tokens": steps * config.batch_size * config.seq_len,
         "seconds": seconds, "notes": notes, "source": str(model_dir), "objective": objective, "teacher": teacher,
     }
     atomic_write_text(target / CONFIG_NAME, json.dumps(retok_config, indent=2) + "\n")

@@ -83,3 +83,15 @@ def pack(tokenizer: PreTrainedTokenizerBase, paragraphs: Sequence[Document], *, 
     blocks = torch.tensor(stream[: n_blocks * seq_len], dtype=torch.long).view(n_blocks, seq_len)
     n_bytes = sum(document_bytes(p) for p in paragraphs) + len(paragraphs) - 1
     return PackedText(blocks, n_bytes, n_blocks * seq_len, len(stream) - n_blocks * seq_len)
+
+
+def bytes_seen(packed: PackedText, tokens: int) -> int:
+    """The bytes of text that ``tokens`` trained tokens of ``packed`` stand for (its bytes per packed token, the dropped tail included).
+
+    What a run reports as trained: ``steps x batch_size x seq_len`` tokens, not every packed block,
+    since the blocks that do not fill a last batch are left out of each epoch.
+    """
+    return round(tokens * packed.n_bytes / (packed.n_tokens + packed.n_dropped))
+
+
+
