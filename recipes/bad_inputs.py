@@ -119,7 +119,6 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("large-vocab generate: damaged index file", ["large-vocab", "generate", "--model", "{LV_HALF}", "--prompt", "x"], no_env),
         ("large-vocab generate: --k above the vocabulary size", [*lg, "--k", "5000"], no_env),
         ("large-vocab generate: --k 0", [*lg, "--k", "0"], no_env),
-        ("large-vocab generate: empty --prompt", [*lg[:-1], ""], no_env),
         ("large-vocab generate: --max-new-tokens 0", [*lg, "--max-new-tokens", "0"], no_env),
         ("large-vocab: no subcommand", ["large-vocab"], no_env),
         ("dynamic eval: --reduction 1.5", [*de, "--reduction", "1.5"], no_env),

@@ -228,3 +228,22 @@ def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_an_empty_prompt_generates_from_the_document_separator_as_zip2zip_does(built):
+    empty = built.generate("", max_new_tokens=6, k=8, stop_at_eos=False)
+    assert len(empty.entries) == 6
+    assert empty.entries == built.generate("", max_new_tokens=6, exact=True, stop_at_eos=False).entries
+
+
+def test_generation_scores_the_base_vocabulary_by_default(built):
+    default = built.generate("Open the", max_new_tokens=8, k=2, stop_at_eos=False)
+    assert default.entries == built.generate("Open the", max_new_tokens=8, k=2, include_base=True, stop_at_eos=False).entries
+
+
+def test_the_cli_includes_the_base_vocabulary_unless_told_not_to():
+    from retok.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["large-vocab", "generate", "--model", "lv", "--prompt", "x"]).include_base is True
+    assert parser.parse_args(["large-vocab", "generate", "--model", "lv", "--prompt", "x", "--no-include-base"]).include_base is False

@@ -331,3 +331,9 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(argv, message, t
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_an_empty_prompt_generates_from_the_document_separator(tokenizer):
+    net = tiny_wrapper(tokenizer)
+    result = generate(net, tokenizer, "", max_new_tokens=10)
+    assert result.prompt_base_tokens == 1 and len(result.base_ids) >= 10

@@ -198,17 +198,23 @@ class LargeVocab:
         return self.input_rows[entry].to(self.model.get_input_embeddings().weight.dtype)
 
     @torch.inference_mode()
-    def generate(self, prompt: str, *, max_new_tokens: int = 64, exact: bool = False, k: int = 32, include_base: bool = False,
+    def generate(self, prompt: str, *, max_new_tokens: int = 64, exact: bool = False, k: int = 32, include_base: bool = True,
                  temperature: float = 0.0, seed: int = 0, stop_at_eos: bool = True,
                  on_text: Callable[[str], None] | None = None) -> LargeVocabGeneration:
-        """Continue ``prompt`` (base-tokenized) by ``max_new_tokens`` entries with the KV cache; ``on_text`` streams the text."""
+        """Continue ``prompt`` (base-tokenized) by ``max_new_tokens`` entries with the KV cache; ``on_text`` streams the text.
+
+        ``include_base`` (default on) scores the whole base vocabulary beside the ``k`` retrieved entries every
+        step: retrieval alone agreed with exact scoring on 87.6% of the steps in the large-vocabulary benchmark
+        (100% with the base vocabulary) and can loop. The prompt follows the document separator, as in the evaluation protocol and zip2zip's generation,
+        so an empty prompt generates from the start of a document.
+        """
         if max_new_tokens < 1:
             raise RetokError(f"max_new_tokens must be at least 1; got {max_new_tokens}")
         if not exact:
             self.check_k(k)
-        ids = self.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
-        if not ids:
-            raise RetokError("the prompt is empty; pass some text to continue (--prompt TEXT)")
+        from retok.eval import document_separator
+
+        ids = [document_separator(self.tokenizer)] + self.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
         table = self.model.get_input_embeddings()
         began = time.perf_counter()
         out = self.body(table(torch.tensor([ids])), use_cache=True)
@@ -244,7 +250,7 @@ class LargeVocab:
 
     def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024) -> torch.Tensor:
         """Teacher-forced hidden states (P, d) of the base-tokenized ``text``, in windows of ``window`` tokens, at most ``max_positions``."""
-        from retok.eval import scoring_ids
+        from retok.eval import document_separator, scoring_ids
 
         ids = scoring_ids(self.tokenizer, text, strict=False)[: max_positions]
         if not ids:
