@@ -18,6 +18,7 @@ import torch
 from retok import __version__ as retok_version
 from retok.atomic import atomic_dir
 from retok.errors import RetokError
+from retok.integrity import check_safetensors
 
 FORMAT = 1
 WEIGHTS = "hypernet.safetensors"
@@ -92,6 +93,7 @@ def read_folder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     from safetensors.torch import load_file
 
     config = read_config(path, CONFIG, WEIGHTS, what="hypernetwork", make="retok train-hypernet --model ... --train ... --out DIR")
+    check_safetensors(Path(path) / WEIGHTS, fix="train the hypernetwork again (retok train-hypernet) or restore the folder")
     return load_file(str(Path(path) / WEIGHTS)), config
 
 

@@ -59,10 +59,35 @@ def fixtures(root: Path) -> dict[str, str]:
         tiny_llama(rows or len(tokenizer), hidden=24).save_pretrained(root / name)  # donor-tiny: 3 rows, only specials
         tokenizer.save_pretrained(root / name)
     lv = large_vocab_fixtures(root, model)
-    return {**lv, "DONOR_OTHER": str(root / "donor-other"), "DONOR_TINY": str(root / "donor-tiny"), "M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
+    damaged = damaged_fixtures(root, model, english)
+    return {**lv, **damaged, "DONOR_OTHER": str(root / "donor-other"), "DONOR_TINY": str(root / "donor-tiny"), "M": str(model), "T": str(root / "tok-de"), "BIG": str(root / "tok-big"), "OTHER": str(root / "tok-other"),
             "DE": str(root / "de.txt"), "EN": str(root / "en.txt"), "LATIN1": str(root / "latin1.txt"), "EMPTY": str(root / "empty.txt"),
             "FILE": str(root / "afile"), "DIR": str(root / "existing"), "SMALL": str(root / "small.txt"),
             "HN_OTHER": str(root / "hn-other"), "M_OTHER": str(other), "Z_OTHER": str(root / "z-other")}
+
+
+def damaged_fixtures(root: Path, model: Path, tokenizer) -> dict[str, str]:
+    """Saved folders with one file cut in half: a model, a hypernetwork, a zip2zip model, a large vocabulary."""
+    import shutil
+
+    from hypernet.zip2zip.config import Zip2ZipTrainConfig
+    from hypernet.zip2zip.train import wrap
+    from retok.testing import tiny_llama
+
+    def cut(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    shutil.copytree(model, root / "model-cut")
+    cut(root / "model-cut" / "model.safetensors")
+    shutil.copytree(root / "hn-other", root / "hn-cut")
+    cut(root / "hn-cut" / "hypernet.safetensors")
+    small = Zip2ZipTrainConfig(max_codebook_size=32, max_subtokens=3, window=32, encoder_hidden=16, encoder_heads=2, encoder_layers=1)
+    wrap(tiny_llama(len(tokenizer)), tokenizer, small).save_pretrained(root / "z-cut", tokenizer)
+    cut(root / "z-cut" / "zip2zip_encoders.safetensors")
+    shutil.copytree(root / "lv", root / "lv-cut")
+    cut(root / "lv-cut" / "input_rows.npy")
+    return {"M_CUT": str(root / "model-cut"), "HN_CUT": str(root / "hn-cut"), "Z_CUT": str(root / "z-cut"), "LV_CUT": str(root / "lv-cut")}
 
 
 def large_vocab_fixtures(root: Path, model: Path) -> dict[str, str]:
@@ -121,6 +146,13 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("large-vocab generate: --k 0", [*lg, "--k", "0"], no_env),
         ("large-vocab generate: --max-new-tokens 0", [*lg, "--max-new-tokens", "0"], no_env),
         ("large-vocab: no subcommand", ["large-vocab"], no_env),
+        ("large-vocab generate: truncated input_rows.npy", ["large-vocab", "generate", "--model", "{LV_CUT}", "--prompt", "x"], no_env),
+        ("large-vocab biuld: misspelled subcommand followed by options", ["large-vocab", "biuld", "--model", "{M}", "--out", "y"], no_env),
+        ("zip2zip trian: misspelled subcommand followed by options", ["zip2zip", "trian", "--model", "{M}"], no_env),
+        ("zip2zip generate: truncated zip2zip_encoders.safetensors", ["zip2zip", "generate", "--model", "{Z_CUT}", "--prompt", "x"], no_env),
+        ("zip2zip train: a value after the switch --tie-encoders", [*z, "--out", "z-new", "--tie-encoders", "yes"], no_env),
+        ("transplant --method hypernet: truncated hypernet.safetensors", [*hn, "--hypernet", "{HN_CUT}", "--out", "o-new"], no_env),
+        ("eval: truncated model.safetensors", ["eval", "--model", "{M_CUT}", "--text", "{DE}"], no_env),
         ("dynamic eval: --reduction 1.5", [*de, "--reduction", "1.5"], no_env),
         ("dynamic eval: --boundary wrod", [*de, "--boundary", "wrod"], no_env),
         ("dynamic eval: --predictor fvtt", [*de, "--predictor", "fvtt"], no_env),

@@ -128,12 +128,22 @@ def check_unknown_options(parser: argparse.ArgumentParser, argv: Sequence[str], 
     argparse itself.
     """
     known = option_strings(parser)
+    switches = {s for s, a in parser._option_string_actions.items() if isinstance(a, Switch)}  # noqa: SLF001
+    previous = ""
     for arg in argv:
         if arg == "--":
             return
+        if previous in switches and not arg.startswith("-"):
+            on = previous.removeprefix("--no-").removeprefix("--")
+            raise UsageError(f"{previous} is a yes/no switch and takes no value (got {arg!r}); write --{on} or --no-{on} "
+                             f"(see `{parser.prog} --help`)")
+        previous = arg
         if not arg.startswith("--"):
             continue
         name = arg.split("=", 1)[0]
+        if name in switches and "=" in arg:
+            raise UsageError(f"{name} is a yes/no switch and takes no value (got {arg!r}); write {name} or drop it "
+                             f"(see `{parser.prog} --help`)")
         if name in known:
             continue
         extra = hint(name) if hint else ""

@@ -15,6 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .errors import RetokError
+from .integrity import check_folder
 from .progress import bars_on, hf_progress_bars
 
 DTYPES: dict[str, Any] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
@@ -121,6 +122,7 @@ def load_model(ref: str | os.PathLike | PreTrainedModel, *, dtype: str = "float3
     if dtype not in DTYPES:
         raise RetokError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     name = _resolve(ref, "causal language model", "config.json")
+    check_folder(name, fix="save or copy the model again")  # a local folder's weight files: truncated ones are named
     try:
         with hf_progress_bars(bars_on()):  # "Loading weights" bars only on a terminal, not once per load in a log
             model = from_folder_or_hub(AutoModelForCausalLM.from_pretrained, name, what="causal language model", dtype=DTYPES[dtype], **kwargs)

@@ -381,3 +381,9 @@ def test_help_shows_every_default_and_every_choice():
 
 def every_command_help(prog: str) -> str:
     return dict(every_command())[prog].format_help()
+
+
+@pytest.mark.parametrize("extra", [["--tie-encoders", "yes"], ["--tie-encoders=true"], ["--no-tie-encoders", "false"]])
+def test_a_value_given_to_a_switch_is_named(extra, capsys):
+    fails(["zip2zip", "train", "--model", "m", "--train", "t", "--out", "o", *extra], capsys, "is a yes/no switch and takes no value",
+          "`retok zip2zip train --help`")

@@ -380,3 +380,22 @@ def test_default_training_text_is_the_demo_corpus_training_paragraphs_only():
     for stream in streams:
         lines = stream.text.split("\n")
         assert len(stream.text) > 1_000_000 and not any(is_held_out(line) for line in lines)
+
+
+def test_damaged_hypernetwork_weights_are_named_in_one_line(tmp_path, saved, german_tokenizer, capsys):
+    from hypernet.io import source_identity
+
+    model, _ = saved
+    source = TokenEmbeddings.from_model(tiny_llama(len(german_tokenizer)), german_tokenizer)
+    net = Hypernet(Architecture(dim=source.dim, hidden=16, heads=2), mean_in=source.input.mean(0), std_in=source.input.std(0))
+    net.source = source_identity("tiny", source.input, None)  # the weights are refused before the source is compared
+    net.save_pretrained(tmp_path / "hn")
+    data = (tmp_path / "hn" / "hypernet.safetensors").read_bytes()
+    (tmp_path / "hn" / "hypernet.safetensors").write_bytes(data[: len(data) // 2])
+    german_tokenizer.save_pretrained(tmp_path / "de")
+    capsys.readouterr()
+    assert main(["transplant", "--model", str(model), "--tokenizer", str(tmp_path / "de"), "--method", "hypernet",
+                 "--hypernet", str(tmp_path / "hn"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hypernet.safetensors is damaged (truncated" in err[0], err
+    assert not (tmp_path / "out").exists()

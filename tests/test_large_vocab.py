@@ -247,3 +247,18 @@ def test_the_cli_includes_the_base_vocabulary_unless_told_not_to():
     parser = build_parser()
     assert parser.parse_args(["large-vocab", "generate", "--model", "lv", "--prompt", "x"]).include_base is True
     assert parser.parse_args(["large-vocab", "generate", "--model", "lv", "--prompt", "x", "--no-include-base"]).include_base is False
+
+
+@pytest.mark.parametrize("name", ["input_rows.npy", "pieces.npy", "large_vocab.json"])
+def test_a_damaged_file_in_a_large_vocabulary_folder_is_named_in_one_line(built, tmp_path, name, capsys):
+    import shutil
+
+    from retok.cli import main
+
+    copy = tmp_path / "lv"
+    shutil.copytree(built.folder, copy)
+    data = (copy / name).read_bytes()
+    (copy / name).write_bytes(data[: len(data) // 2])
+    assert main(["large-vocab", "generate", "--model", str(copy), "--prompt", "Open the"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{name} is damaged" in err[0] and "retok large-vocab build" in err[0], err

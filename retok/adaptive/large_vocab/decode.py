@@ -16,7 +16,6 @@ base entries decodes exactly as without the large vocabulary.
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from retok.errors import RetokError
+from retok.integrity import check_json, check_npy
 from .build import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, OUTPUT_FILE, PIECES_FILE, TOKENIZER_DIR,
                           QueryGeometry, hidden_states, rows_digest)
 
@@ -75,16 +75,16 @@ class LargeVocab:
         if not config_path.is_file():
             raise RetokError(f"{str(self.folder)!r} is not a large-vocabulary folder (no {CONFIG_FILE}); build one with "
                              "`retok large-vocab build --model M --out DIR`")
-        try:
-            self.info = json.loads(config_path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise RetokError(f"{str(config_path)!r} is damaged; build the folder again") from None
+        self.info = check_json(config_path, fix="build the folder again with `retok large-vocab build`")
         if self.info.get("format") != FORMAT:
             raise RetokError(f"{str(self.folder)!r} was built by another retok version (format {self.info.get('format')}); build it again")
         for name in (PIECES_FILE, INPUT_FILE, TOKENIZER_DIR, INDEX_DIR) + (() if self.info["tied"] else (OUTPUT_FILE,)):
             if not (self.folder / name).exists():
                 raise RetokError(f"{str(self.folder)!r} lacks {name} (half-written or damaged?); build it again")
         self.size, self.base_size = int(self.info["size"]), int(self.info["base_size"])
+        rebuild = "build the folder again with `retok large-vocab build`"
+        for name in (PIECES_FILE, INPUT_FILE) + (() if self.info["tied"] else (OUTPUT_FILE,)):
+            check_npy(self.folder / name, fix=rebuild)
         self.pieces = np.load(self.folder / PIECES_FILE, mmap_mode="r")
         _, self.input_rows = _rows(self.folder / INPUT_FILE)
         out_array, self.output_rows = _rows(self.folder / (INPUT_FILE if self.info["tied"] else OUTPUT_FILE))
@@ -93,7 +93,7 @@ class LargeVocab:
         built_for = self.folder / INDEX_DIR / BUILT_FOR
         if not built_for.is_file():
             raise RetokError(f"{str(built_for)!r} is missing: the index was not finished; build the folder again")
-        if json.loads(built_for.read_text())["rows_digest"] != rows_digest(out_array):
+        if check_json(built_for, fix=rebuild).get("rows_digest") != rows_digest(out_array):
             raise RetokError(f"the index in {str(self.folder / INDEX_DIR)!r} was built for other embeddings than {str(self.folder)!r} "
                              "holds (the stored row digest differs); rebuild the index with `retok large-vocab build`")
         self.index = NeighbourIndex.load(self.folder / INDEX_DIR)
