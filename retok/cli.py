@@ -62,6 +62,21 @@ def add_config_flags(parser: argparse.ArgumentParser, fields: list[dict]) -> Non
         parser.add_argument(f"--{f['name'].replace('_', '-')}", dest=f"opt_{f['name']}", **kwargs)
 
 
+def add_resume_flag(parser: argparse.ArgumentParser) -> None:
+    """``--fresh`` for a resumable command (its checkpoints go to ``<out>.partial``; a rerun resumes them)."""
+    parser.add_argument("--fresh", action="store_true",
+                        help="discard <out>.partial, the checkpoints of an interrupted run, and start over (default: off, resume it)")
+
+
+def interrupted_message(args: argparse.Namespace | None) -> str:
+    """``retok: interrupted``, and for a resumable command how to resume and how to start over."""
+    out = getattr(args, "out", None)
+    if args is None or not hasattr(args, "fresh") or out is None:
+        return "retok: interrupted"
+    return (f"retok: interrupted; rerun the same command to resume from {out}.partial, "
+            "or add --fresh to discard it and start over")
+
+
 def _method_description(name: str) -> dict:
     described = catalog.method(name)
     if described is None:
@@ -206,7 +221,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     config = config_from_options(FinetuneConfig, options)
     eval_text = read_text(args.eval, what="eval text (--eval)") if args.eval else None
-    result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, teacher=args.teacher, overwrite=args.overwrite)
+    result = finetune(args.model, args.train, args.out, config, eval_text=eval_text, teacher=args.teacher, overwrite=args.overwrite,
+                      fresh=args.fresh)
     print(f"{result.steps} steps on {result.trained_tokens} tokens (about {result.trained_bytes} of the {result.train_bytes} "
           f"bytes packed) in {result.seconds:.0f} s")
     curve = history_curve(result.history)
@@ -222,10 +238,15 @@ def cmd_assets(args: argparse.Namespace) -> int:
     from . import assets
     from .cache import writable_cache_dir
 
-    if args.fetch:
+    if args.path:  # only the path on stdout, for `MODEL=$(retok assets --path smollm2)`; progress goes to stderr
+        writable_cache_dir()
+        print(assets.fetch(args.path))
+        return 0
+    if args.fetch is not None:
         writable_cache_dir()  # a cache that is a file or read-only fails here, in one line
-        assets.smollm2()
-        assets.lohelp()
+        names = list(assets.FETCHABLE) if "all" in args.fetch else list(dict.fromkeys(args.fetch)) or list(assets.DEFAULT_FETCH)
+        for name in names:
+            print(f"{name}: {assets.fetch(name)}")
     print(f"cache: {assets.cache_dir()} (set RETOK_CACHE to move it)")
     try:
         writable_cache_dir()
@@ -234,6 +255,23 @@ def cmd_assets(args: argparse.Namespace) -> int:
     for row in assets.status():
         print(f"{'ready' if row.present else 'missing':8s} {row.name:32s} {row.size_bytes / 2**20:8.1f} MiB  {row.path}")
         print(f"{'':8s} {row.note}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data import write_split
+
+    if args.lang:
+        from . import assets
+
+        source, name = assets.lohelp().text(args.lang), args.name or args.lang
+    else:
+        source, name = Path(args.text), args.name or Path(args.text).stem
+    split = write_split(source, args.out, name, max_bytes=args.max_bytes, overwrite=args.overwrite)
+    print(f"training paragraphs: {split.train} ({split.train_paragraphs} paragraphs, {split.train_bytes} bytes)")
+    print(f"held-out text:       {split.heldout} ({split.heldout_paragraphs} paragraphs, {split.heldout_bytes} bytes)")
     return 0
 
 
@@ -246,7 +284,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     result = run_demo(
         args.out, methods=methods, save_method=args.save_method, vocab_size=args.vocab_size,
-        max_bytes=args.max_bytes, overwrite=args.overwrite,
+        max_bytes=args.max_bytes, overwrite=args.overwrite, fresh=args.fresh,
     )
     print()
     print(result.table)
@@ -352,14 +390,31 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="UTF-8 training text, one paragraph per line")
     p.add_argument("--eval", help="held-out UTF-8 text scored (BPB) during training")
     p.add_argument("--teacher", help="the teacher of --objective alm / lm+alm (a model folder with its tokenizer); default the transplant's source model")
-    p.add_argument("--out", required=True, help="output folder for the merged model (checkpoints go to <out>.partial)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", required=True, help="output folder for the merged model (checkpoints go to <out>.partial; rerun to resume)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (and a <out>.partial of other settings)")
+    add_resume_flag(p)
     add_config_flags(p, catalog.load()["configs"]["finetune"]["options"])
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("assets", help="show (or --fetch) the cached demo assets")
-    p.add_argument("--fetch", action="store_true", help="fetch and prepare SmolLM2 and the LibreOffice help text")
+    from .assets import DEFAULT_FETCH, FETCHABLE  # light: names and descriptions only
+
+    p = sub.add_parser("assets", help="show, fetch or locate the real assets (models, corpora), cached once",
+                       epilog="assets: " + "; ".join(f"{name}: {a.what}" for name, a in FETCHABLE.items()))
+    p.add_argument("--fetch", nargs="*", metavar="NAME", choices=[*FETCHABLE, "all"],
+                   help=f"fetch and prepare these assets (one of: {', '.join(FETCHABLE)}, all; none named: {' and '.join(DEFAULT_FETCH)})")
+    p.add_argument("--path", metavar="NAME", choices=list(FETCHABLE),
+                   help="print only the folder of this asset (fetched first if needed), e.g. MODEL=$(retok assets --path smollm2)")
     p.set_defaults(func=cmd_assets)
+
+    p = sub.add_parser("split", help="write the training and held-out files of the project's md5 split (for the examples)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--lang", choices=["en", "de", "fr", "es"], help="the LibreOffice help text of this language (fetched once)")
+    source.add_argument("--text", help="your own UTF-8 text file, one paragraph per line")
+    p.add_argument("--out", default=".", help="folder for NAME.txt (training paragraphs) and NAME-heldout.txt (default: .)")
+    p.add_argument("--name", help="file name stem (default: the language, or the --text file's stem)")
+    p.add_argument("--max-bytes", type=argument_type(int, min=1), default=65536, help="held-out bytes (the protocol's 64 KiB)")
+    p.add_argument("--overwrite", action="store_true", help="replace the two files if they exist")
+    p.set_defaults(func=cmd_split)
 
     p = sub.add_parser("demo", help="the main job: SmolLM2 -> German tokenizer, baselines scored on held-out German")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
@@ -367,7 +422,8 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     p.add_argument("--save-method", default="best", help="which transplanted model to save: an evaluated method, or best (lowest BPB)")
     p.add_argument("--vocab-size", type=argument_type(int, min=1), default=32000)
     p.add_argument("--max-bytes", type=argument_type(int, min=1), default=65536, help="held-out bytes to score")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (and a <out>.partial of other settings)")
+    add_resume_flag(p)
     p.set_defaults(func=cmd_demo)
 
     for add in plugin_commands():
@@ -397,6 +453,7 @@ def innermost_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> t
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
     try:
         parser = build_parser(_method_in(argv))
         command, start = innermost_command(parser, argv)
@@ -418,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"retok: error: {err.strerror or err}{where}; check the path and free space, then rerun", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("retok: interrupted", file=sys.stderr)
+        print(interrupted_message(args), file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import atomic_write_text, check_output_file
 from .errors import RetokError
 from .textio import read_text
 
@@ -108,6 +110,39 @@ def train_paragraphs(path: str | os.PathLike) -> list[str]:
 def train_text(path: str | os.PathLike) -> str:
     """The training text of the corpus file ``path``: its non-held-out paragraphs joined by ``"\\n"``."""
     return "\n".join(train_paragraphs(path))
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """The two files :func:`write_split` wrote, with what they hold."""
+
+    train: Path
+    heldout: Path
+    train_paragraphs: int
+    train_bytes: int
+    heldout_paragraphs: int
+    heldout_bytes: int
+
+
+def write_split(corpus: str | os.PathLike, out: str | os.PathLike, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                overwrite: bool = False) -> SplitFiles:
+    """Write ``<out>/<name>.txt`` (the training paragraphs, one per line) and ``<out>/<name>-heldout.txt`` (the held-out text).
+
+    The held-out file is exactly :func:`held_out_text` (what ``retok eval`` and every benchmark score), so
+    ``retok eval --text <name>-heldout.txt`` follows the protocol. Both are checked before anything is
+    written, and written atomically; existing files are replaced only with ``overwrite``.
+    """
+    train, heldout = Path(out) / f"{name}.txt", Path(out) / f"{name}-heldout.txt"
+    for path, flag in ((train, "--out"), (heldout, "--out")):
+        check_output_file(path, flag=flag)
+        if path.exists() and not overwrite:
+            raise RetokError(f"{path} exists; pass --overwrite to replace it, or choose another --out or --name")
+    lines = train_paragraphs(corpus)
+    text = held_out_text(corpus, max_bytes=max_bytes)
+    atomic_write_text(train, "\n".join(lines) + "\n")
+    atomic_write_text(heldout, text)  # byte for byte the text every benchmark scores (no newline added)
+    return SplitFiles(train, heldout, len(lines), sum(len(p.encode("utf-8")) + 1 for p in lines), text.count("\n") + 1,
+                      len(text.encode("utf-8")))
 
 
 def _load(paragraphs_or_path: str | os.PathLike | Iterable[str]) -> tuple[list[str], str]:

@@ -31,7 +31,7 @@ from .errors import RetokError
 from .eval import bits_per_byte, markdown_table
 from .loading import load_model, load_tokenizer
 from .measure import measure
-from .training.checkpoints import cached_json, resume_or_start
+from .training.checkpoints import cached_json, restart_rule, resume_or_start
 from .transfer.initializers import INITIALIZERS
 from .transfer.transplant import transplant
 from .vocab.train import save_tokenizer, train_tokenizer
@@ -81,13 +81,15 @@ def run_demo(
     max_bytes: int = 65536,
     prompt: str = DEFAULT_PROMPT,
     overwrite: bool = False,
+    fresh: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the main job and write ``results.json``, ``results.md`` and the transplanted ``model/`` to ``out``.
 
     ``save_method`` names the initializer whose model is saved, or ``"best"`` for the one with the
-    lowest held-out BPB.
+    lowest held-out BPB. An interrupted run resumes from ``<out>.partial``; ``fresh`` discards that and
+    starts over (``overwrite`` replaces ``out``, and discards a ``<out>.partial`` of other settings).
     """
     for name, value, lowest in (("vocab_size", vocab_size, 1), ("max_bytes", max_bytes, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < lowest:  # before anything is written
@@ -101,7 +103,7 @@ def run_demo(
         raise RetokError(f"save_method {save_method!r} must be 'best' or one of the evaluated methods {list(methods)}")
     work = out.parent / f"{out.name}.partial"
     settings = {"vocab_size": vocab_size, "max_bytes": max_bytes, "save_method": save_method}
-    resume_or_start(work, settings)
+    resume_or_start(work, settings, restart=restart_rule(overwrite=overwrite, fresh=fresh), log=log)
 
     log("[1/5] assets: SmolLM2-135M-Instruct and the German LibreOffice help text")
     model_dir = assets.smollm2(progress=progress)

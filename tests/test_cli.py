@@ -97,3 +97,32 @@ def test_missing_word_vectors_exit_2_with_the_fix(tmp_path, model_dir, german_to
     argv = ["transplant", "--model", str(model_dir), "--tokenizer", str(tok), "--method", "wechsel", "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert "pass source_vectors=FILE" in capsys.readouterr().err
+
+
+def test_split_writes_the_protocols_training_and_held_out_files(tmp_path, capsys):
+    from retok.data import held_out_text, train_paragraphs
+    from retok.testing import GERMAN
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"{line} {i}" for i in range(40) for line in GERMAN) + "\n", encoding="utf-8")
+    argv = ["split", "--text", str(corpus), "--out", str(tmp_path / "data"), "--name", "de"]
+    assert main(argv) == 0
+    train, heldout = tmp_path / "data" / "de.txt", tmp_path / "data" / "de-heldout.txt"
+    assert train.read_text(encoding="utf-8").splitlines() == train_paragraphs(corpus)
+    assert heldout.read_text(encoding="utf-8") == held_out_text(corpus)  # byte for byte what every benchmark scores
+    out = capsys.readouterr().out
+    assert str(train) in out and str(heldout) in out
+    assert main(argv) == 2 and "exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_assets_path_prints_only_the_folder_and_fetch_knows_every_asset(tmp_path, monkeypatch, capsys):
+    from retok.assets import store
+
+    fetched = []
+    monkeypatch.setitem(store.FETCHABLE, "gemma3-270m", store.Fetchable("Gemma", lambda *, progress: fetched.append(1) or tmp_path))
+    monkeypatch.setenv("RETOK_CACHE", str(tmp_path / "cache"))
+    assert main(["assets", "--path", "gemma3-270m"]) == 0
+    assert capsys.readouterr().out == f"{tmp_path}\n" and fetched == [1]
+    assert {"smollm2", "gemma3-270m", "lohelp", "manpages", "minilm"} <= set(store.FETCHABLE)
+    assert main(["assets", "--path", "gemma"]) == 2 and "did you mean gemma3-270m" in capsys.readouterr().err

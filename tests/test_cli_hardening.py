@@ -387,3 +387,38 @@ def every_command_help(prog: str) -> str:
 def test_a_value_given_to_a_switch_is_named(extra, capsys):
     fails(["zip2zip", "train", "--model", "m", "--train", "t", "--out", "o", *extra], capsys, "is a yes/no switch and takes no value",
           "`retok zip2zip train --help`")
+
+
+# ----------------------------------------------------------------------------- interrupted runs: resume or start over
+
+
+def test_finetune_overwrite_or_fresh_discards_a_stale_partial_of_other_settings(tmp_path, model_dir, corpus, capsys):
+    from retok.training.checkpoints import resume_or_start
+
+    out = tmp_path / "ft"
+    resume_or_start(tmp_path / "ft.partial", {"a run": "killed before its first checkpoint"}, log=lambda _: None)
+    argv = ["finetune", "--model", model_dir, "--train", corpus, "--out", out, "--train-bytes", "4000", "--seq-len", "16", "--eval-every", "0"]
+    fails(argv, capsys, "holds an interrupted run made with other settings", "add --fresh")
+    assert main([str(a) for a in [*argv, "--overwrite"]]) == 0
+    assert "discarded" in capsys.readouterr().out and (out / "model.safetensors").exists() and not (tmp_path / "ft.partial").exists()
+    resume_or_start(tmp_path / "ft2.partial", {"another": "run"}, log=lambda _: None)
+    assert main([str(a) for a in [*argv[:6], tmp_path / "ft2", *argv[7:], "--fresh"]]) == 0
+    assert "(--fresh)" in capsys.readouterr().out
+
+
+def test_an_interrupted_resumable_command_says_how_to_resume_and_how_to_start_over(monkeypatch, capsys, tmp_path):
+    import retok.training.finetune
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retok.training.finetune, "finetune", interrupted)
+    assert main(["finetune", "--model", "m", "--train", "t", "--out", str(tmp_path / "o")]) == 130
+    assert capsys.readouterr().err.strip() == (f"retok: interrupted; rerun the same command to resume from {tmp_path / 'o'}.partial, "
+                                               "or add --fresh to discard it and start over")
+
+
+def test_every_command_that_writes_a_partial_folder_takes_fresh():
+    resumable = {"retok demo", "retok finetune", "retok train-hypernet", "retok zip2zip train", "retok large-vocab build"}
+    found = {prog for prog, parser in every_command() if "--fresh" in parser._option_string_actions}
+    assert found == resumable

@@ -80,5 +80,5 @@ def test_a_damaged_training_state_is_refused_in_one_line(tmp_path):
     save_state(tmp_path / "state.pt", {"step": 3, "params": {"w": torch.zeros(100)}})
     assert load_state(tmp_path / "state.pt")["step"] == 3
     truncate(tmp_path / "state.pt")
-    with pytest.raises(RetokError, match=r"state\.pt is damaged .*to start over"):
+    with pytest.raises(RetokError, match=r"state\.pt is damaged \(.*\); rerun with --fresh to discard .* and start over"):
         load_state(tmp_path / "state.pt")

@@ -19,3 +19,17 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_committed_notebook_shows_its_outputs_and_plots_inline(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = [o for cell in code for o in cell.get("outputs", [])]
+    assert outputs, f"{path.name} is committed without outputs: run `python recipes/run_notebooks.py {path.relative_to(path.parents[1])}`"
+    assert all(cell.get("execution_count") for cell in code), f"{path.name} has cells that were not executed"
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    plots = any("plt." in cell.source for cell in code)
+    assert not any('matplotlib.use("Agg")' in cell.source for cell in code), "a notebook's charts must display inline"
+    if plots:
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} draws a chart but shows none"

@@ -58,7 +58,7 @@ def test_interrupted_then_resumed_run_equals_the_uninterrupted_one(tmp_path, sou
 
 def test_resume_with_other_settings_is_refused_and_says_what_changed(tmp_path):
     run(tiny_model(), tmp_path / "w", stop_after=3)
-    with pytest.raises(RetokError, match=r"made with other settings \(run.data: 'X' -> 'Z'\).*delete that folder"):
+    with pytest.raises(RetokError, match=r"made with other settings \(run.data: 'X' -> 'Z'\).*add --fresh to discard it"):
         train(tiny_model(), mse, batch_at, config=CONFIG, work=tmp_path / "w", settings={"data": "Z"}, **QUIET)
     longer = TrainerConfig(**{**CONFIG.__dict__, "steps": 20})
     with pytest.raises(RetokError, match=r"loop.steps: 12 -> 20"):
@@ -140,5 +140,5 @@ def test_a_run_needs_at_least_one_step():
 def test_a_checkpoint_without_its_settings_is_refused(tmp_path):
     run(tiny_model(), tmp_path / "w", stop_after=3)
     (tmp_path / "w" / "settings.json").unlink()  # as left by a retok that kept the settings elsewhere
-    with pytest.raises(RetokError, match="has no settings.json beside it.*delete"):
+    with pytest.raises(RetokError, match="has no settings.json beside it.*add --fresh to discard"):
         run(tiny_model(), tmp_path / "w")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from retok.catalog import describe_config
-from retok.cli import add_config_flags, given_options
+from retok.cli import add_config_flags, add_resume_flag, given_options
 
 from .config import TrainConfig
 
@@ -25,7 +25,7 @@ def cmd_train_hypernet(args: argparse.Namespace) -> int:
     from .training import train
 
     result = train(args.model, args.train, args.out, config, tokenizer=args.tokenizer, separator=args.separator,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, fresh=args.fresh)
     if result.finished:
         parts = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
         print(f"trained a hypernetwork for {args.model} ({parts}); saved to {result.out}")
@@ -43,7 +43,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                    help="UTF-8 training text, one paragraph per line (repeatable; default: the English and German training "
                         "paragraphs of the demo corpus, fetched once)")
     p.add_argument("--out", required=True, help="hypernetwork folder (checkpoints go to <out>.partial; rerun to resume)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (and a <out>.partial of other settings)")
+    add_resume_flag(p)
     add_config_flags(p, describe_config(TrainConfig))
     p.set_defaults(func=cmd_train_hypernet)
 

@@ -35,7 +35,7 @@ from retok.errors import RetokError
 from retok.eval import document_separator
 from retok.loading import load_model, load_tokenizer
 from retok.textio import read_text
-from retok.training.checkpoints import load_state, save_state
+from retok.training.checkpoints import load_state, other_settings_error, partial_status, restart_rule, resume_or_start, save_state
 from retok.training.trainer import TrainerConfig, train as train_loop
 from retok.transfer.embeddings import TokenEmbeddings
 from retok.transfer.initializers.combine import row_mean_std
@@ -154,6 +154,7 @@ def train(
     tokenizer: str | os.PathLike | None = None,
     separator: str | int | None = None,
     overwrite: bool = False,
+    fresh: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
     stop_after: int | None = None,
@@ -168,7 +169,8 @@ def train(
         config: architecture, both stages, schedule, seed, device.
         tokenizer: the model's tokenizer, default the one in ``model``.
         separator: the token that starts every training window (default: as in :func:`retok.eval.document_separator`).
-        overwrite: replace ``out`` if it exists.
+        overwrite: replace ``out`` if it exists (and discard ``<out>.partial`` if it holds a run of other settings).
+        fresh: discard ``<out>.partial`` (an interrupted run) and start over.
         stop_after: stop (as if interrupted) after this many steps over both stages; a rerun resumes. For tests.
 
     Checkpoints go to ``<out>.partial/``; rerunning the same call resumes exactly (same weights as
@@ -220,6 +222,13 @@ def train(
     settings = {"config": config.result_settings(), "source": identity["fingerprint"],
                 "train": [[s.name, len(s.text), _digest(s.text)] for s in streams]}
     work = out.parent / f"{out.name}.partial"
+    # the whole run's settings at the top (each stage records its own too): a stage-1 result of other settings is never reused
+    status = partial_status(work, settings)
+    if status == "other" and restart_rule(overwrite=overwrite, fresh=fresh) == "never":
+        raise other_settings_error(work, settings)
+    if main:
+        resume_or_start(work, settings, restart=restart_rule(overwrite=overwrite, fresh=fresh), log=log)
+    accelerator.wait_for_everyone()
     optimizer = partial(torch.optim.AdamW, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     history: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}

@@ -11,7 +11,7 @@ import json
 import sys
 
 from retok.catalog import describe_config
-from retok.cli import add_config_flags, given_options
+from retok.cli import add_config_flags, add_resume_flag, given_options
 from retok.options import argument_type
 
 from .config import MAX_CODEBOOK_SIZE, Zip2ZipTrainConfig
@@ -29,7 +29,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .train import train
 
-    result = train(args.model, args.train, args.out, config, eval_text=eval_text, tokenizer=args.tokenizer, overwrite=args.overwrite)
+    result = train(args.model, args.train, args.out, config, eval_text=eval_text, tokenizer=args.tokenizer, overwrite=args.overwrite,
+                   fresh=args.fresh)
     if result.finished:
         print(f"trained zip2zip (K={config.max_codebook_size}, M={config.max_subtokens}) for {result.steps} steps "
               f"in {result.seconds:.0f} s; saved to {result.out}")
@@ -111,7 +112,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--train", required=True, help="UTF-8 training text, one paragraph per line")
     t.add_argument("--eval-text", help="held-out text scored (compressed BPB) during training")
     t.add_argument("--out", required=True, help="zip2zip folder (checkpoints go to <out>.partial; rerun to resume)")
-    t.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    t.add_argument("--overwrite", action="store_true", help="replace --out if it exists (and a <out>.partial of other settings)")
+    add_resume_flag(t)
     add_config_flags(t, describe_config(Zip2ZipTrainConfig))
     t.set_defaults(func=cmd_train)
 

@@ -76,6 +76,7 @@ def train(
     eval_text: str | None = None,
     tokenizer: str | os.PathLike | None = None,
     overwrite: bool = False,
+    fresh: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
     stop_after: int | None = None,
@@ -87,8 +88,11 @@ def train(
         train_text: a UTF-8 corpus file (one paragraph per line) or the paragraphs themselves.
         out: the zip2zip folder (:meth:`Zip2ZipLM.save_pretrained`); checkpoints go to ``<out>.partial``.
         eval_text: held-out text scored (compressed BPB) at the start, every ``eval_every`` steps and at the end.
+        overwrite: replace ``out`` if it exists (and discard ``<out>.partial`` if it holds a run of other settings).
+        fresh: discard ``<out>.partial`` (an interrupted run) and start over.
         stop_after: stop (as if interrupted) after this many steps; a rerun resumes. For tests.
     """
+    from retok.training.checkpoints import restart_rule
     from retok.transfer.embeddings import check_tokenizer_fits
     from retok.training.finetune import epoch_batches, held_out_slice, training_accelerator, training_paragraphs, with_lora
     from retok.loading import load_model, load_tokenizer
@@ -147,7 +151,7 @@ def train(
         param_groups=groups, make_optimizer=partial(torch.optim.AdamW, weight_decay=config.weight_decay),
         evaluate=held_out_bpb if eval_text is not None else None,
         work=work, settings={**config.result_settings(), "model": str(model), "n_blocks": len(packed.blocks)},
-        accelerator=accelerator, stop_after=stop_after, progress=progress, desc="zip2zip",
+        accelerator=accelerator, stop_after=stop_after, progress=progress, desc="zip2zip", restart=restart_rule(overwrite=overwrite, fresh=fresh),
         tokens_per_step=config.batch_size * config.window, log=log,
     )
     if run.finished and accelerator.is_main_process:

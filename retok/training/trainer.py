@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from retok.errors import RetokError
 from retok.progress import bars_on
-from .checkpoints import SETTINGS_FILE, check_settings, load_state, resume_or_start, save_state
+from .checkpoints import SETTINGS_FILE, Restart, load_state, other_settings_error, partial_status, resume_or_start, save_state
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -176,6 +176,7 @@ def train(
     desc: str = "train",
     tokens_per_step: int = 0,
     log: Callable[[str], None] = print,
+    restart: Restart = "never",
 ) -> TrainResult:
     """Train ``model`` in place for ``config.steps`` optimizer steps; resume from ``work`` if a run stopped there.
 
@@ -201,6 +202,8 @@ def train(
             the gradients of weights frozen in an early stage (``model`` unwrapped).
         accelerator: an ``accelerate.Accelerator``; default one (CPU unless a GPU is there).
         stop_after: stop (as if interrupted) after this many steps, with a checkpoint. For tests.
+        restart: when to discard the checkpoint folder of an interrupted run instead of resuming it
+            (:data:`retok.training.checkpoints.Restart`; ``--fresh`` / ``--overwrite``).
         tokens_per_step: shown as tokens/s in the progress bar when > 0.
     """
     if accelerator is None:
@@ -222,19 +225,22 @@ def train(
         state_path = work / STATE_FILE
         run_settings = {"run": settings or {}, "loop": config.result_settings(), "processes": world}
         # every process checks (and refuses other settings), so none is left waiting for a partner that stopped
-        known = check_settings(work, run_settings)
-        if state_path.exists() and not known:
+        status = partial_status(work, run_settings)
+        if status == "other" and restart == "never":
+            raise other_settings_error(work, run_settings)
+        if status == "unknown" and state_path.exists() and restart == "never":
             raise RetokError(
                 f"{state_path} has no {SETTINGS_FILE} beside it (an older retok wrote it), so what it was trained with "
-                f"is unknown; delete {work} to start over"
+                f"is unknown; add --fresh to discard {work} and start over"
             )
         if main:
-            resume_or_start(work, run_settings)
+            resume_or_start(work, run_settings, restart=restart, log=log)
+        accelerator.wait_for_everyone()  # the main process may have discarded the folder
         if state_path.exists():
             state = load_state(state_path)
             missing = set(trainable_state(model)) - set(state["params"])
             if missing:
-                raise RetokError(f"checkpoint {state_path} lacks {len(missing)} trainable tensors; delete {work} to start over")
+                raise RetokError(f"checkpoint {state_path} lacks {len(missing)} trainable tensors; rerun with --fresh to discard {work} and start over")
             with torch.no_grad():
                 for n, p in model.named_parameters():
                     if n in state["params"]:

@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 from retok.atomic import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir
 from retok.errors import RetokError
 from retok.progress import bars_on
-from retok.training.checkpoints import resume_or_start
+from retok.training.checkpoints import restart_rule, resume_or_start
 from .config import LargeVocabConfig
 
 FORMAT = 1
@@ -323,7 +323,7 @@ def build_index(work: Path, config: LargeVocabConfig, queries: np.ndarray, *, pr
         geometry = QueryGeometry.load(folder / GEOMETRY)
         index = NeighbourIndex.load(folder)
         if index.size != done:
-            raise RetokError(f"the checkpointed index in {str(folder)!r} holds {index.size} rows, not {done}; delete {str(work)!r} to start over")
+            raise RetokError(f"the checkpointed index in {str(folder)!r} holds {index.size} rows, not {done}; rerun with --fresh to discard {str(work)!r} and start over")
     else:
         center = sum(rows[s : s + 65536].astype(np.float64).sum(0) for s in range(0, n, 65536)) / n
         geometry = QueryGeometry.fit(queries, center)
@@ -361,12 +361,14 @@ def build_large_vocab(
     corpus: Sequence[str | os.PathLike] | None = None,
     config: LargeVocabConfig | None = None,
     overwrite: bool = False,
+    fresh: bool = False,
     progress: bool = True,
 ) -> Path:
     """Grow, predict and index a large vocabulary over ``model``'s tokenizer into ``out``; see the module docstring.
 
     ``corpus``: text files (one paragraph per line; only their training paragraphs are used);
-    default :func:`default_corpus`. Returns the finished folder.
+    default :func:`default_corpus`. Returns the finished folder. ``overwrite`` replaces ``out`` (and discards
+    ``<out>.partial`` if it holds a build of other settings); ``fresh`` discards ``<out>.partial`` and starts over.
     """
     from retok.transfer.embeddings import TokenEmbeddings, check_tokenizer_fits
     from retok.loading import load_model, load_tokenizer
@@ -390,13 +392,12 @@ def build_large_vocab(
     corpus = [Path(p) for p in (corpus or default_corpus(progress))]
     settings = {"format": FORMAT, "model": str(model), "tokenizer": str(tokenizer or model), "config": asdict(config),
                 "corpus": [[str(p), p.stat().st_size if p.exists() else None] for p in corpus], "predictor": predictor.fingerprint()}
-    fresh = not work.exists()
-    resume_or_start(work, settings)
+    resumed = resume_or_start(work, settings, restart=restart_rule(overwrite=overwrite, fresh=fresh), log=print if progress else lambda _: None)
     began = time.perf_counter()
     try:
         vocab_stats = grow(work, tok, corpus, config, progress=progress)
     except RetokError:
-        if fresh:  # nothing worth resuming (a corpus too small, unreadable): leave nothing behind
+        if not resumed:  # nothing worth resuming (a corpus too small, unreadable): leave nothing behind
             shutil.rmtree(work, ignore_errors=True)
         raise
     rows_seconds = predict_rows(work, source, predictor, config, progress=progress)

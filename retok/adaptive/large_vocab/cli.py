@@ -12,7 +12,7 @@ import json
 import sys
 
 from retok.catalog import describe_config
-from retok.cli import add_config_flags, given_options
+from retok.cli import add_config_flags, add_resume_flag, given_options
 from retok.options import argument_type
 from .config import LargeVocabConfig
 
@@ -26,7 +26,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_output_dir(args.out, overwrite=args.overwrite)  # before the model is loaded
     from .build import build_large_vocab
 
-    out = build_large_vocab(args.model, args.out, tokenizer=args.tokenizer, corpus=args.train, config=config, overwrite=args.overwrite)
+    out = build_large_vocab(args.model, args.out, tokenizer=args.tokenizer, corpus=args.train, config=config, overwrite=args.overwrite,
+                             fresh=args.fresh)
     info = json.loads((out / "large_vocab.json").read_text())
     print(f"built {info['size']:,} entries ({info['index']['kind']} index) in {info['seconds']['total']:.0f} s; saved to {out}")
     print(f"generate with it: retok large-vocab generate --model {out} --prompt TEXT")
@@ -92,7 +93,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", help="the base tokenizer (default: the one in --model)")
     p.add_argument("--train", nargs="+", metavar="FILE", help="corpus files, one paragraph per line (default: LibreOffice help + man pages)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (and a <out>.partial of other settings)")
+    add_resume_flag(p)
     add_config_flags(p, describe_config(LargeVocabConfig))
     p.set_defaults(func=cmd_build)
 
