@@ -10,6 +10,7 @@ its outputs; the test suite executes them again and checks that the committed ou
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,16 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+#: stderr that says nothing to a reader of the committed copy: progress bars, and tqdm's note that ipywidgets is missing
+NOISE = re.compile(r"(it/s\]|s/it\]|TqdmWarning|from \.autonotebook import)")
+
+
+def tidy(notebook: nbformat.NotebookNode) -> None:
+    """Drop the stderr outputs that are only progress bars or tqdm's widget warning (in place)."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
+                                                                       and (NOISE.search(o.get("text", "")) or not o.get("text", "").strip()))]
 
 
 def execute(path: Path) -> None:
@@ -25,6 +36,7 @@ def execute(path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="retok-notebook-") as work:
         NotebookClient(notebook, timeout=1200, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": work}}).execute()
+    tidy(notebook)
     nbformat.write(notebook, path)
     print(f"executed {path.relative_to(ROOT)}")
 
