@@ -250,7 +250,7 @@ class LargeVocab:
 
     def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024) -> torch.Tensor:
         """Teacher-forced hidden states (P, d) of the base-tokenized ``text``, in windows of ``window`` tokens, at most ``max_positions``."""
-        from retok.eval import document_separator, scoring_ids
+        from retok.eval import scoring_ids
 
         ids = scoring_ids(self.tokenizer, text, strict=False)[: max_positions]
         if not ids:
