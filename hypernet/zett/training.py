@@ -35,7 +35,7 @@ from retok.errors import RetokError
 from retok.eval import document_separator
 from retok.loading import load_model, load_tokenizer
 from retok.textio import read_text
-from retok.training.checkpoints import load_state, other_settings_error, partial_status, restart_rule, resume_or_start, save_state
+from retok.training.checkpoints import load_state, open_partial, restart_rule, save_state
 from retok.training.trainer import TrainerConfig, train as train_loop
 from retok.transfer.embeddings import TokenEmbeddings
 from retok.transfer.initializers.combine import row_mean_std
@@ -223,12 +223,7 @@ def train(
                 "train": [[s.name, len(s.text), _digest(s.text)] for s in streams]}
     work = out.parent / f"{out.name}.partial"
     # the whole run's settings at the top (each stage records its own too): a stage-1 result of other settings is never reused
-    status = partial_status(work, settings)
-    if status == "other" and restart_rule(overwrite=overwrite, fresh=fresh) == "never":
-        raise other_settings_error(work, settings)
-    if main:
-        resume_or_start(work, settings, restart=restart_rule(overwrite=overwrite, fresh=fresh), log=log)
-    accelerator.wait_for_everyone()
+    open_partial(work, settings, restart=restart_rule(overwrite=overwrite, fresh=fresh), main=main, wait=accelerator.wait_for_everyone, log=log)
     optimizer = partial(torch.optim.AdamW, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     history: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}

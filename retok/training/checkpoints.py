@@ -76,17 +76,6 @@ def other_settings_error(work: Path, settings: dict[str, Any]) -> RetokError:
                       f"settings to resume it, or add --fresh to discard it and start over")
 
 
-def check_settings(work: Path, settings: dict[str, Any]) -> bool:
-    """Whether ``work`` holds an interrupted run of these ``settings`` (False: no run there yet).
-
-    Raises RetokError if it holds a run made with other settings.
-    """
-    status = partial_status(work, settings)
-    if status == "other":
-        raise other_settings_error(work, settings)
-    return status == "same"
-
-
 def resume_or_start(work: Path, settings: dict[str, Any], *, restart: Restart = "never", log: Callable[[str], None] = print) -> bool:
     """Create the checkpoint folder, or resume the one an interrupted run left; True when resuming.
 
@@ -109,6 +98,26 @@ def resume_or_start(work: Path, settings: dict[str, Any], *, restart: Restart = 
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_text(work / SETTINGS_FILE, json.dumps(settings) + "\n")
     return False
+
+
+def open_partial(work: Path, settings: dict[str, Any], *, restart: Restart, main: bool, wait: Callable[[], None],
+                 log: Callable[[str], None] = print, state: Path | None = None) -> None:
+    """:func:`resume_or_start` for a run on one or several processes (``wait``: the barrier, e.g. ``accelerator.wait_for_everyone``).
+
+    Every process checks first and refuses other settings, so none is left waiting for a partner that
+    stopped; then the main process resumes, starts or discards the folder while the others wait.
+    ``state``: the file a resume would read; one found in a folder without settings is refused
+    (what it was trained with is unknown), unless ``restart`` discards the folder anyway.
+    """
+    status = partial_status(work, settings)
+    if status == "other" and restart == "never":
+        raise other_settings_error(work, settings)
+    if status == "unknown" and state is not None and state.exists() and restart == "never":
+        raise RetokError(f"{state} has no {SETTINGS_FILE} beside it (an older retok wrote it), so what it was trained with "
+                         f"is unknown; add --fresh to discard {work} and start over")
+    if main:
+        resume_or_start(work, settings, restart=restart, log=log)
+    wait()
 
 
 def differences(earlier: Any, now: Any, prefix: str = "") -> list[str]:
@@ -142,5 +151,5 @@ def load_state(path: Path) -> dict[str, Any]:
                          f"discard {Path(path).parent} and start over") from None
 
 
-__all__ = ["SETTINGS_FILE", "Restart", "cached_json", "check_settings", "differences", "load_state", "other_settings_error", "partial_status",
+__all__ = ["SETTINGS_FILE", "Restart", "cached_json", "differences", "load_state", "open_partial", "other_settings_error", "partial_status",
            "restart_rule", "resume_or_start", "save_state"]

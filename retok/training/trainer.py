@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from retok.errors import RetokError
 from retok.progress import bars_on
-from .checkpoints import SETTINGS_FILE, Restart, load_state, other_settings_error, partial_status, resume_or_start, save_state
+from .checkpoints import Restart, load_state, open_partial, save_state
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -224,18 +224,7 @@ def train(
         work = Path(work)
         state_path = work / STATE_FILE
         run_settings = {"run": settings or {}, "loop": config.result_settings(), "processes": world}
-        # every process checks (and refuses other settings), so none is left waiting for a partner that stopped
-        status = partial_status(work, run_settings)
-        if status == "other" and restart == "never":
-            raise other_settings_error(work, run_settings)
-        if status == "unknown" and state_path.exists() and restart == "never":
-            raise RetokError(
-                f"{state_path} has no {SETTINGS_FILE} beside it (an older retok wrote it), so what it was trained with "
-                f"is unknown; add --fresh to discard {work} and start over"
-            )
-        if main:
-            resume_or_start(work, run_settings, restart=restart, log=log)
-        accelerator.wait_for_everyone()  # the main process may have discarded the folder
+        open_partial(work, run_settings, restart=restart, main=main, wait=accelerator.wait_for_everyone, log=log, state=state_path)
         if state_path.exists():
             state = load_state(state_path)
             missing = set(trainable_state(model)) - set(state["params"])
