@@ -87,7 +87,21 @@ def damaged_fixtures(root: Path, model: Path, tokenizer) -> dict[str, str]:
     cut(root / "z-cut" / "zip2zip_encoders.safetensors")
     shutil.copytree(root / "lv", root / "lv-cut")
     cut(root / "lv-cut" / "input_rows.npy")
-    return {"M_CUT": str(root / "model-cut"), "HN_CUT": str(root / "hn-cut"), "Z_CUT": str(root / "z-cut"), "LV_CUT": str(root / "lv-cut")}
+    # checkpoints the checkpoint path must refuse: pickle-only weights, a shard the index names but that is gone, a cut shard
+    model_bin = root / "model-bin"
+    shutil.copytree(model, model_bin)
+    (model_bin / "model.safetensors").unlink()
+    import torch
+
+    torch.save({}, model_bin / "pytorch_model.bin")
+    tiny_llama(len(tokenizer), hidden=64).save_pretrained(root / "model-sharded", max_shard_size="40KB")
+    tokenizer.save_pretrained(root / "model-sharded")
+    shutil.copytree(root / "model-sharded", root / "model-shard-gone")
+    sorted((root / "model-shard-gone").glob("*.safetensors"))[1].unlink()
+    shutil.copytree(root / "model-sharded", root / "model-shard-cut")
+    cut(sorted((root / "model-shard-cut").glob("*.safetensors"))[-1])
+    return {"M_CUT": str(root / "model-cut"), "HN_CUT": str(root / "hn-cut"), "Z_CUT": str(root / "z-cut"), "LV_CUT": str(root / "lv-cut"),
+            "M_BIN": str(model_bin), "M_SHARD_GONE": str(root / "model-shard-gone"), "M_SHARD_CUT": str(root / "model-shard-cut")}
 
 
 def large_vocab_fixtures(root: Path, model: Path) -> dict[str, str]:
@@ -160,6 +174,12 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("dynamic eval: odd --window", [*de, "--window", "65"], no_env),
         ("dynamic eval: --text not UTF-8", ["dynamic", "eval", "--model", "{M}", "--text", "{LATIN1}"], no_env),
         ("transplant: --model missing", ["transplant", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: only pickle .bin weights", ["transplant", "--model", "{M_BIN}", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant --no-lazy: only pickle .bin weights", ["transplant", "--model", "{M_BIN}", "--tokenizer", "{T}", "--out", "o", "--no-lazy"], no_env),
+        ("transplant: a shard named in the index is missing", ["transplant", "--model", "{M_SHARD_GONE}", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: a truncated shard", ["transplant", "--model", "{M_SHARD_CUT}", "--tokenizer", "{T}", "--out", "o"], no_env),
+        ("transplant: --max-shard-size nonsense", [*t, "--out", "o", "--max-shard-size", "big"], no_env),
+        ("transplant: --lazy on a pickle folder", ["transplant", "--model", "{M_BIN}", "--tokenizer", "{T}", "--out", "o", "--lazy"], no_env),
         ("transplant: --modle typo", ["transplant", "--modle", "{M}", "--tokenizer", "{T}", "--out", "o"], no_env),
         ("transplant: unknown method", [*t, "--out", "o", "--method", "fvtt"], no_env),
         ("transplant: --sed typo", [*t, "--out", "o", "--sed", "1"], no_env),

@@ -10,6 +10,7 @@ How to run:
     python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
     python recipes/readme_table.py zip2zip runs/zip2zip-benchmark  # after `python recipes/zip2zip_benchmark.py`
     python recipes/readme_table.py donor runs/donor-benchmark  # after `python recipes/donor_benchmark.py`
+    python recipes/readme_table.py large-checkpoint runs/large-checkpoint.json  # after `python recipes/large_checkpoint.py`
     python recipes/readme_table.py moved -     # the "Moved modules" table, from retok.moved and hypernet.moved
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
 """
@@ -128,6 +129,16 @@ def render_donor(run: Path) -> str:
     return with_figure(run, "donor", "bpb.png", "zero-shot BPB of Gemma-3-270m with SmolLM2's tokenizer, per method")
 
 
+def render_large_checkpoint(run: Path) -> str:
+    """The checkpoint-path benchmark: synthetic 3B/8B-shaped rows and the real-model rows (``recipes/large_checkpoint.py``)."""
+    from large_checkpoint import markdown  # the recipe's own table, one definition
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(run, docs / "large-checkpoint-results.json")
+    return markdown(json.loads(run.read_text(encoding="utf-8"))["rows"])
+
+
 def render_moved(_: Path) -> str:
     """The "Moved modules" table, from the two tables that make the old paths importable (no run needed)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -141,7 +152,7 @@ def render_moved(_: Path) -> str:
 RENDERERS = {"moved": render_moved, "demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
              "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip,
-             "dynamic": render_dynamic, "donor": render_donor}
+             "dynamic": render_dynamic, "donor": render_donor, "large-checkpoint": render_large_checkpoint}
 
 
 def main() -> None:

@@ -124,20 +124,23 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_transplant(args: argparse.Namespace) -> int:
     from .atomic import check_output_dir
-    from .transfer.transplant import transplant
+    from .transfer.sharded.writer import parse_size
+    from .transfer.transplant import specials_summary, transplant
 
     described = _method_description(args.method)
     options = given_options(args, described)
     _check_donor_flag(args.method, described, args.donor)
     check_output_dir(args.out, overwrite=args.overwrite)
+    max_shard_size = parse_size(args.max_shard_size)  # a bad size fails before any work
     result = transplant(
         args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer,
-        base_model=args.base_model, swapped_base=args.swapped_base, delta_scale=args.delta_scale, donor=args.donor, **options,
+        base_model=args.base_model, swapped_base=args.swapped_base, delta_scale=args.delta_scale, donor=args.donor,
+        lazy=args.lazy, check_resources=args.check_resources, allow_pickle=args.allow_pickle, say=print, **options,
     )
-    result.save_pretrained(args.out, overwrite=args.overwrite)
+    result.save_pretrained(args.out, overwrite=args.overwrite, max_shard_size=max_shard_size, check_resources=args.check_resources)
     print(f"{result.report}")
     if result.report.specials:
-        print("specials: " + ", ".join(f"{tok} <- {row}" for tok, row in result.report.specials.items()))
+        print("specials: " + specials_summary(result.report.specials, shown=3) + " (all in retok_config.json)")
     for note in result.notes:
         print(f"note: {note}")
     print(f"saved to {args.out}")
@@ -347,6 +350,17 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--lazy", action=Switch, default=None,
+        help="read only the embedding tensors of a safetensors checkpoint and stream the rest to --out (default: whenever "
+        "--model is such a checkpoint); --no-lazy loads the whole model in memory",
+    )
+    p.add_argument("--max-shard-size", metavar="SIZE", help="shard the output weights, e.g. 5GB (default: shard like --model)")
+    p.add_argument(
+        "--check-resources", action=Switch, default=True,
+        help="refuse before any work when the estimated memory or the output size exceed what is free",
+    )
+    p.add_argument("--allow-pickle", action="store_true", help="load a --model that has only pickle .bin weights (unpickling can run code)")
     add_config_flags(p, _method_description(method)["options"])
     p.set_defaults(func=cmd_transplant)
 

@@ -217,3 +217,184 @@ def tiny_wordpiece_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
     )
+
+
+# More tokenizer families (issue 26): the pre-tokenizers, special-token layouts and post-processors of the real
+# tokenizers users transfer from and to, rebuilt in-process on a tiny corpus. Each imitates the tokenizer.json of
+# the family it names (components, where the specials sit, which roles are set), not its vocabulary.
+
+#: Llama-3's split regex (digits in groups of up to three, case-insensitive contractions)
+LLAMA3_REGEX = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+#: Qwen2's split regex (Llama-3's with single digits)
+QWEN2_REGEX = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+#: Llama-3's chat template, shortened (no tools, no date)
+LLAMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
+    "+ message['content'] + '<|eot_id|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+
+def _byte_level_bpe(corpus: Iterable[str], pre_tokenizer: Any, *, vocab_size: int, normalizer: Any = None, specials_at_end: list[str]) -> Tokenizer:
+    """A byte-level BPE of ``vocab_size`` learned entries (all 256 byte symbols among them), then ``specials_at_end``.
+
+    The specials get the ids after the learned vocabulary, as in GPT-2 (50256), Llama-3 (128000+) and Qwen2 (151643+).
+    """
+    tok = Tokenizer(models.BPE())
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(list(corpus), trainer=trainer)
+    tok.add_special_tokens(list(specials_at_end))
+    return tok
+
+
+def _split(regex: str) -> Any:
+    from tokenizers import Regex
+
+    return pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False)
+
+
+def tiny_gpt2_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 300) -> PreTrainedTokenizerBase:
+    """GPT-2-style: ``ByteLevel`` with the GPT-2 regex, one special ``<|endoftext|>`` (bos, eos and unk) after the vocabulary, no pad token.
+
+    Also the layout of StarCoder, GPT-NeoX-style and OPT-style base tokenizers: nothing to pad with, no template.
+    """
+    from tokenizers import processors
+
+    tok = _byte_level_bpe(corpus, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), vocab_size=vocab_size, specials_at_end=["<|endoftext|>"])
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    eot = "<|endoftext|>"
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eot, eos_token=eot, unk_token=eot)
+
+
+def tiny_prefix_space_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 300) -> PreTrainedTokenizerBase:
+    """GPT-2 loaded with ``add_prefix_space=True`` (RoBERTa/BART-style use): ``ByteLevel(add_prefix_space=True)``, so a text's first word gets ``Ġ`` like every other."""
+    from tokenizers import processors
+
+    tok = _byte_level_bpe(corpus, pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True), vocab_size=vocab_size, specials_at_end=["<|endoftext|>"])
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    eot = "<|endoftext|>"
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eot, eos_token=eot, unk_token=eot, add_prefix_space=True)
+
+
+def llama3_specials(reserved: int = 248) -> list[str]:
+    """Llama-3.1's special tokens in id order: the 8 named ones and ``reserved`` ``<|reserved_special_token_N|>``
+    (the default gives the real 256: reserved 0, 1 and 2 between the named ones, 3-247 after them)."""
+    named = ["<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>", "<|start_header_id|>",
+             "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>", "<|python_tag|>"]
+    reserved_tokens = [f"<|reserved_special_token_{i}|>" for i in range(reserved)]
+    if reserved < 3:
+        return named + reserved_tokens
+    return [*named[:2], *reserved_tokens[:2], named[2], reserved_tokens[2], *named[3:], *reserved_tokens[3:]]
+
+
+def tiny_llama3_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 300, reserved: int = 0) -> PreTrainedTokenizerBase:
+    """Llama-3(.1)-style base tokenizer: ``Split(LLAMA3_REGEX)`` + ``ByteLevel(use_regex=False)``, BOS added by a
+    ``TemplateProcessing`` post-processor, no pad token, chat template; the specials after the vocabulary: the 8
+    named ones, and with ``reserved=248`` Llama-3.1's full 256 (:func:`llama3_specials`: ``reserved``
+    ``<|reserved_special_token_N|>`` among them).
+    """
+    from tokenizers import processors
+
+    pre = pre_tokenizers.Sequence([_split(LLAMA3_REGEX), pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
+    specials = llama3_specials(reserved)
+    tok = _byte_level_bpe(corpus, pre, vocab_size=vocab_size, specials_at_end=specials)
+    bos = "<|begin_of_text|>"
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True),
+        processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]),
+    ])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token="<|end_of_text|>")
+    fast.chat_template = LLAMA3_CHAT_TEMPLATE
+    return fast
+
+
+def tiny_qwen2_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 300) -> PreTrainedTokenizerBase:
+    """Qwen2(.5)-Instruct-style: ``NFC`` normalizer, ``Split(QWEN2_REGEX)`` + ``ByteLevel(use_regex=False)``, no bos token,
+    eos ``<|im_end|>``, pad ``<|endoftext|>``, ChatML; the specials after the vocabulary, then two added tokens that
+    are not special (``<tool_call>``, ``</tool_call>``, as in Qwen2.5).
+    """
+    from tokenizers import AddedToken, normalizers, processors
+
+    pre = pre_tokenizers.Sequence([_split(QWEN2_REGEX), pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)])
+    tok = _byte_level_bpe(corpus, pre, vocab_size=vocab_size, normalizer=normalizers.NFC(), specials_at_end=SPECIAL_TOKENS)
+    tok.add_tokens([AddedToken("<tool_call>", special=False, normalized=False), AddedToken("</tool_call>", special=False, normalized=False)])
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def tiny_llama2_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 400) -> PreTrainedTokenizerBase:
+    """Llama-2 (legacy) / Mistral-7B-v0.1 / Phi-3-style SentencePiece BPE: the dummy prefix and ``▁`` written by the
+    normalizer ``Prepend("▁")`` + ``Replace(" ", "▁")`` (no pre-tokenizer), byte fallback, ``<s>`` added by the
+    post-processor, no pad token.
+    """
+    from tokenizers import normalizers, processors
+
+    decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    # Learned word by word, as SentencePiece does (its pieces never cross a word start), then given the legacy pipeline.
+    tok = _byte_fallback_bpe(
+        corpus, ["<unk>", "<s>", "</s>"], unk="<unk>", vocab_size=vocab_size,
+        normalizer=None, pre_tokenizer=pre_tokenizers.Metaspace(prepend_scheme="always"), decoder=decoder,
+    )
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tok.pre_tokenizer = None
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def tiny_sentencepiece_bpe_tokenizer(
+    corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 400, prepend_scheme: str = "always"
+) -> PreTrainedTokenizerBase:
+    """SentencePiece BPE with byte fallback behind ``Metaspace(prepend_scheme=...)`` with the Metaspace decoder:
+    ``"always"`` (a dummy prefix before every text: older conversions, ``Metaspace()``'s default), ``"first"``
+    or ``"never"`` (no dummy prefix). Specials ``<unk>``, ``<s>``, ``</s>``, ``<s>`` added by the post-processor.
+    (:func:`tiny_metaspace_tokenizer` is ``"first"`` with the Llama-2 decoder sequence.)
+    """
+    from tokenizers import processors
+
+    metaspace = dict(replacement="\u2581", prepend_scheme=prepend_scheme, split=True)
+    tok = _byte_fallback_bpe(
+        corpus, ["<unk>", "<s>", "</s>"], unk="<unk>", vocab_size=vocab_size, normalizer=None,
+        pre_tokenizer=pre_tokenizers.Metaspace(**metaspace),
+        decoder=decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(**metaspace)]),
+    )
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def tiny_unigram_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int = 400, byte_fallback: bool = True) -> PreTrainedTokenizerBase:
+    """T5/ALBERT-style SentencePiece Unigram: ``Metaspace(prepend_scheme="always")``, ``<pad>``, ``</s>``, ``<unk>`` at ids
+    0-2, no bos, ``</s>`` appended by the post-processor. ``byte_fallback=True``: the 256 ``<0xNN>`` pieces follow
+    the specials (scored below every learned piece) and unseen characters become bytes; ``False``: they become ``<unk>``
+    (T5 itself).
+    """
+    import json
+
+    from tokenizers import processors
+
+    from .vocab.pipeline import BYTE_TOKENS
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    metaspace = dict(replacement="\u2581", prepend_scheme="always", split=True)
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(**metaspace)
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(**metaspace)]) if byte_fallback else decoders.Metaspace(**metaspace)
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size - (256 if byte_fallback else 0), special_tokens=specials, unk_token="<unk>", show_progress=False
+    )
+    tok.train_from_iterator(list(corpus), trainer=trainer)
+    if byte_fallback:
+        doc = json.loads(tok.to_str())
+        pieces = doc["model"]["vocab"]
+        floor = min(score for _, score in pieces[len(specials):]) - 10.0
+        learned = [p for p in pieces[len(specials):] if p[0] not in BYTE_TOKENS]
+        doc["model"]["vocab"] = pieces[: len(specials)] + [[b, floor] for b in BYTE_TOKENS] + learned
+        doc["model"]["byte_fallback"] = True
+        doc["model"]["unk_id"] = 2
+        tok = Tokenizer.from_str(json.dumps(doc))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>")

@@ -5,7 +5,7 @@ This is the only module that reads or writes a language model's embedding module
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -60,18 +60,23 @@ def embedding_module_names(model: torch.nn.Module) -> EmbeddingModuleNames:
     return EmbeddingModuleNames(leaf(model.get_input_embeddings()), leaf(model.get_output_embeddings()))
 
 
-def check_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, what: str, own: PreTrainedTokenizerBase | None = None) -> None:
+def check_tokenizer_fits(
+    model: PreTrainedModel | int, tokenizer: PreTrainedTokenizerBase, *, what: str, own: PreTrainedTokenizerBase | None = None
+) -> None:
     """Raise RetokError unless ``tokenizer`` can drive ``model``: every id has an embedding row, and it is the model's own.
 
-    ``what`` names the tokenizer in the message (e.g. ``"the tokenizer (--tokenizer)"``). ``own`` is
+    ``model`` is a model or the number of embedding rows. ``what`` names the tokenizer in the message (e.g. ``"the tokenizer (--tokenizer)"``). ``own`` is
     the tokenizer saved with the model, when there is one: a tokenizer with other strings at the
     same ids belongs to another model even if it fits the matrix, and the message says which
     ids differ. Every command that pairs a model with a tokenizer calls this before any work.
     """
-    emb = model.get_input_embeddings()
-    if emb is None or not hasattr(emb, "weight"):
-        raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
-    rows = emb.weight.shape[0]
+    if isinstance(model, int):  # the row count of a checkpoint read without loading it
+        rows = model
+    else:
+        emb = model.get_input_embeddings()
+        if emb is None or not hasattr(emb, "weight"):
+            raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
+        rows = emb.weight.shape[0]
     vocab = tokenizer.get_vocab()
     needed = max(vocab.values()) + 1 if vocab else 0
     if needed > rows:
@@ -96,11 +101,20 @@ class TokenEmbeddings:
 
     input:  E_in  (V, d), row ``i`` embeds token id ``i``
     output: E_out (V, d), the LM head rows, or ``None`` when the head is tied to ``input``
+    output_bias: (V,) the LM head's bias (GPT-J, Phi), or ``None`` for a head without one
+
+    The matrices keep the dtype they were read in (a bfloat16 checkpoint's rows stay bfloat16, half
+    the memory); methods compute in float32 (:meth:`float` is the float32 view). ``V`` may exceed the
+    tokenizer's size: a vocabulary padded to a multiple (Qwen, GPT-2-style 50,304) keeps its padding
+    rows after the tokenizer's ids (:mod:`retok.transfer.padding`).
     """
 
     tokenizer: PreTrainedTokenizerBase
     input: torch.Tensor
     output: torch.Tensor | None = None
+    output_bias: torch.Tensor | None = None
+    #: statistics computed once per source (:func:`retok.transfer.initializers.base.source_statistics`)
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.input.ndim != 2:
@@ -109,6 +123,8 @@ class TokenEmbeddings:
             raise RetokError(
                 f"output embeddings {tuple(self.output.shape)} and input embeddings {tuple(self.input.shape)} differ in shape"
             )
+        if self.output_bias is not None and tuple(self.output_bias.shape) != (self.input.shape[0],):
+            raise RetokError(f"the LM head bias {tuple(self.output_bias.shape)} does not have one entry per row ({self.input.shape[0]})")
 
     @property
     def tied(self) -> bool:
@@ -118,19 +134,33 @@ class TokenEmbeddings:
     def dim(self) -> int:
         return self.input.shape[1]
 
+    @property
+    def rows(self) -> int:
+        return self.input.shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.input.dtype
+
+    def float(self) -> TokenEmbeddings:
+        """These embeddings in float32 (``self`` when they already are)."""
+        if self.dtype == torch.float32:
+            return self
+        f = lambda t: None if t is None else t.float()  # noqa: E731
+        return TokenEmbeddings(self.tokenizer, self.input.float(), f(self.output), f(self.output_bias), memo=self.memo)
+
     @classmethod
     def from_model(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> TokenEmbeddings:
-        """Copy the embedding matrices of ``model``, checking that ``tokenizer`` belongs to it."""
+        """Copy the embedding matrices of ``model`` (in its dtype), checking that ``tokenizer`` belongs to it."""
         emb = model.get_input_embeddings()
         if emb is None or not hasattr(emb, "weight"):
             raise RetokError(f"{type(model).__name__} has no input embedding matrix retok can read")
         check_tokenizer_fits(model, tokenizer, what="the old tokenizer (old_tokenizer= / --old-tokenizer)")
         head = model.get_output_embeddings()
-        if head is not None and getattr(head, "bias", None) is not None:
-            raise RetokError(f"{type(model).__name__} has an LM head with a bias; retok does not support that yet")
-        e_in = emb.weight.detach().float().clone()
-        e_out = None if is_tied(model) else head.weight.detach().float().clone()
-        return cls(tokenizer, e_in, e_out)
+        bias = getattr(head, "bias", None) if head is not None else None
+        e_in = emb.weight.detach().clone()
+        e_out = None if is_tied(model) else head.weight.detach().clone()
+        return cls(tokenizer, e_in, e_out, None if bias is None else bias.detach().clone())
 
     def apply_to(self, model: PreTrainedModel) -> PreTrainedModel:
         """Write these matrices into ``model`` in place: resize, copy rows, keep tied heads tied.
@@ -144,6 +174,13 @@ class TokenEmbeddings:
                 f"these embeddings are {'tied' if self.tied else 'untied'} but the model's LM head is "
                 f"{'tied' if tied else 'untied'}; build them from a model with the same head layout"
             )
+        head = model.get_output_embeddings()
+        has_bias = head is not None and getattr(head, "bias", None) is not None
+        if has_bias != (self.output_bias is not None):
+            raise RetokError(
+                f"the model's LM head {'has' if has_bias else 'has no'} bias but these embeddings "
+                f"{'have none' if has_bias else 'have one'}; build them from a model with the same head"
+            )
         rows, dim = self.input.shape
         if dim != model.get_input_embeddings().weight.shape[1]:
             raise RetokError(
@@ -155,8 +192,11 @@ class TokenEmbeddings:
             weight = model.get_input_embeddings().weight
             weight.copy_(self.input.to(weight.dtype))
             if self.output is not None:
-                head = model.get_output_embeddings().weight
-                head.copy_(self.output.to(head.dtype))
+                out = model.get_output_embeddings().weight
+                out.copy_(self.output.to(out.dtype))
+            if self.output_bias is not None:
+                bias = model.get_output_embeddings().bias
+                bias.copy_(self.output_bias.to(bias.dtype))
         if tied:
             model.tie_weights()
         model.config.vocab_size = rows

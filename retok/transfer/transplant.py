@@ -25,6 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from typing import TYPE_CHECKING
@@ -36,6 +37,9 @@ from retok.errors import RetokError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from .sharded.budget import Budget
+    from .sharded.output import CheckpointOutput
+
     from .donor import Donor
     from .initializers import InitConfig, InitReport
     from retok.vocab.canonical import VocabAlignment
@@ -45,14 +49,18 @@ if TYPE_CHECKING:
 # name would otherwise shadow it) without making ``import retok`` or the CLI slow.
 
 CONFIG_NAME = "retok_config.json"
-TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "sep_token_id")
 
 
 @dataclass
 class Transplanted:
-    """A model with its new tokenizer, and how its embeddings were made."""
+    """A model with its new tokenizer, and how its embeddings were made.
 
-    model: PreTrainedModel
+    From a safetensors checkpoint (the default for a folder or a cached hub id) nothing but the
+    vocabulary-indexed tensors was read: :meth:`save_pretrained` streams the other tensors from the
+    source, and :attr:`model` loads the whole model only when asked for. From a loaded model (or with
+    ``lazy=False``) the model is in memory, changed in place.
+    """
+
     tokenizer: PreTrainedTokenizerBase
     config: InitConfig
     report: InitReport
@@ -62,6 +70,20 @@ class Transplanted:
     finetuned_transfer: dict[str, Any] | None = None
     #: the new token that carries the row of the source model's document separator: the one to evaluate with
     separator: str | None = None
+    #: the model in memory (the in-memory path, or once :attr:`model` was read)
+    in_memory: PreTrainedModel | None = None
+    #: the checkpoint path: the source checkpoint with its new tensors, written by :meth:`save_pretrained`
+    checkpoint: CheckpointOutput | None = None
+    #: the checkpoint path's estimate of peak memory and output size
+    budget: Budget | None = None
+
+    @property
+    def model(self) -> PreTrainedModel:
+        """The transplanted model object (on the checkpoint path this loads the whole source model once)."""
+        if self.in_memory is None:
+            assert self.checkpoint is not None
+            self.in_memory = self.checkpoint.load_model()
+        return self.in_memory
 
     @property
     def new_token_ids(self) -> list[int]:
@@ -76,6 +98,7 @@ class Transplanted:
             "torch_version": _version_of("torch"),
             "python_version": platform.python_version(),
             "source_model": self.source_model,
+            "weights": "checkpoint" if self.checkpoint is not None and self.in_memory is None else "in-memory",
             **({"finetuned_transfer": self.finetuned_transfer} if self.finetuned_transfer is not None else {}),
             **({"separator": self.separator} if self.separator is not None else {}),
             **self.config.to_dict(),
@@ -84,15 +107,49 @@ class Transplanted:
             "new_token_ids": self.new_token_ids,
         }
 
-    def save_pretrained(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write model, tokenizer and ``retok_config.json`` to ``path`` atomically."""
-        from retok.progress import bars_on, hf_progress_bars
+    def save_pretrained(
+        self, path: str | os.PathLike, *, overwrite: bool = False, max_shard_size: int | str | None = None, check_resources: bool = True
+    ) -> Path:
+        """Write model, tokenizer and ``retok_config.json`` to ``path`` atomically.
 
+        ``max_shard_size`` (bytes or e.g. ``"5GB"``): shard the weights; by default a checkpoint keeps its
+        source's shards. ``check_resources``: refuse (before writing) when the file system lacks room.
+        """
+        from retok.atomic import check_output_dir
+        from retok.progress import bars_on, hf_progress_bars
+        from .sharded.budget import check_disk
+        from .sharded.writer import parse_size
+
+        size = parse_size(max_shard_size)
+        check_output_dir(path, overwrite=overwrite)
+        streamed = self.checkpoint is not None and self.in_memory is None
+        if streamed and check_resources and self.budget is not None:
+            check_disk(self.budget, Path(path))
         with atomic_dir(path, overwrite=overwrite) as tmp, hf_progress_bars(bars_on()):
-            self.model.save_pretrained(tmp)
+            if streamed:
+                self.checkpoint.write(tmp, max_shard_size=size)
+            else:
+                self.model.save_pretrained(tmp, **({"max_shard_size": size} if size is not None else {}))
             self.tokenizer.save_pretrained(tmp)
             (tmp / CONFIG_NAME).write_text(json.dumps(self.retok_config(), indent=2) + "\n", encoding="utf-8")
         return Path(path)
+
+
+def specials_summary(specials: dict[str, str], *, shown: int = 4) -> str:
+    """One short line for :attr:`InitReport.specials`: counts by how they were matched, and the first few of each.
+
+    ``{"<|begin_of_text|>": "<s> (bos_token role)", ...}`` -> ``"3 special tokens: 1 by role (...), 2 mean row (...)"``.
+    The full list is in ``retok_config.json``.
+    """
+    groups: dict[str, list[str]] = {}
+    for token, row in specials.items():
+        how = "by role" if row.endswith(" role)") else "same string" if row.endswith("(same string)") else "mean row"
+        groups.setdefault(how, []).append(token if how != "by role" else f"{token} <- {row}")
+    parts = []
+    for how, items in groups.items():
+        more = f", ... {len(items) - shown} more" if len(items) > shown else ""
+        parts.append(f"{len(items)} {how} ({', '.join(items[:shown])}{more})")
+    return f"{len(specials)} special tokens: " + "; ".join(parts)
 
 
 def read_retok_config(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -132,24 +189,45 @@ def _version_of(package: str) -> str:
     return importlib.import_module(package).__version__
 
 
-def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment, notes: list[str] | None = None) -> list[tuple[Any, str, Any]]:
+def special_id_updates(
+    model: PreTrainedModel | Sequence[Any], alignment: VocabAlignment, notes: list[str] | None = None
+) -> list[tuple[Any, str, Any]]:
     """The (config, field, new value) changes that point the model's special-token ids at the new tokenizer.
+
+    ``model`` is a model (its config and generation config) or a list of config objects (a checkpoint read
+    lazily, :mod:`retok.transfer.sharded`).
 
     Each id goes to the new token that carries its row. An id whose token has no counterpart goes to
     the new tokenizer's token of the same role when it has one, even if that token also fills another
-    role (SmolLM2's pad token is its eos token): a note in ``notes`` says so. Computed before the model
+    role (SmolLM2's pad token is its eos token): a note in ``notes`` says so. A pad id without a counterpart
+    follows a new tokenizer that has no pad token: the new eos where the model's pad was its eos, else None.
+    Computed before the model
     is touched, so a missing special token fails with nothing changed.
     """
-    inverse: dict[int, int] = {}
+    from .sharded.output import TOKEN_ID_FIELDS
+
+    carriers: dict[int, list[int]] = {}
     for tgt, src in sorted(alignment.matches.items(), key=lambda kv: not alignment.kinds[kv[0]].startswith("special")):
-        inverse.setdefault(src, tgt)
+        carriers.setdefault(src, []).append(tgt)
+
+    def carrier(value: int, role: str) -> int:
+        """Of the new tokens that carry the row of ``value``, the one that fills ``role`` (several specials may share a row)."""
+        found = carriers[value]
+        return next((t for t in found if alignment.target.roles.get(role) == t), found[0])
 
     def remap(value: int | list[int] | None, name: str) -> int | list[int] | None:
         if value is None:
             return None
         if isinstance(value, (list, tuple)):
             return [remap(v, name) for v in value]
-        if value not in inverse:
+        if value in carriers:
+            new = carrier(value, name.removesuffix("_id"))
+            if name == "pad_token_id" and "pad_token" not in alignment.target.roles and notes is not None:
+                note = f"pad_token_id: the new tokenizer has no pad token; pad_token_id is {new} ({alignment.target.strings[new]!r}, the token with the model's pad row)"
+                if note not in notes:
+                    notes.append(note)
+            return new
+        if value not in carriers:
             token = alignment.source.strings[value] if value < len(alignment.source) else None
             role = name.removesuffix("_id")
             shared = alignment.target.roles.get(role)
@@ -162,16 +240,28 @@ def special_id_updates(model: PreTrainedModel, alignment: VocabAlignment, notes:
                 if notes is not None and note not in notes:
                     notes.append(note)
                 return shared
+            if name == "pad_token_id":  # GPT-2, StarCoder, Llama-3 base: no pad token; padding follows the new tokenizer
+                eos = remap(source_eos, "eos_token_id") if value == source_eos and source_eos is not None else None
+                note = (
+                    f"pad_token_id: the new tokenizer has no pad token; "
+                    + (f"the model's pad {token!r} was its eos, so pad is the new eos (id {eos})" if eos is not None else "pad_token_id is now unset (None)")
+                )
+                if notes is not None and note not in notes:
+                    notes.append(note)
+                return eos
             raise RetokError(
                 f"the new tokenizer has no counterpart for {token!r}, the model's {name}: add it, e.g. "
                 f"new_tokenizer.add_special_tokens({{{role!r}: {token!r}}}), or train the tokenizer with "
                 "`retok train-tokenizer --like <old tokenizer>` so it inherits the special tokens"
             )
-        return inverse[value]
 
-    configs = [model.config]
-    if getattr(model, "generation_config", None) is not None:
+    configs = [model.config] if not isinstance(model, (list, tuple)) else list(model)
+    if not isinstance(model, (list, tuple)) and getattr(model, "generation_config", None) is not None:
         configs.append(model.generation_config)
+    source_eos = alignment.source.roles.get("eos_token")
+    if source_eos is None:
+        eos_ids = [getattr(c, "eos_token_id", None) for c in configs]
+        source_eos = next((e for e in eos_ids if isinstance(e, int)), None)
     updates = []
     for cfg in configs:
         for name in TOKEN_ID_FIELDS:
@@ -188,7 +278,7 @@ def _carry_chat_template(old: PreTrainedTokenizerBase, new: PreTrainedTokenizerB
     if template is None:
         return "the old chat template is not a single string; set new_tokenizer.chat_template yourself"
     vocab = new.get_vocab()
-    used = [tok for tok in re.findall(r"<[^<>\s'\"]+>", template) if tok in old.get_vocab()]
+    used = list(dict.fromkeys(tok for tok in re.findall(r"<[^<>\s'\"]+>", template) if tok in old.get_vocab()))
     missing = [tok for tok in used if tok not in vocab]
     if missing:
         return f"chat template not copied: the new tokenizer lacks {', '.join(missing)}"
@@ -206,9 +296,17 @@ def transplant(
     swapped_base: PreTrainedModel | str | os.PathLike | None = None,
     delta_scale: float | None = None,
     donor: PreTrainedModel | str | os.PathLike | Donor | None = None,
+    lazy: bool | None = None,
+    check_resources: bool = True,
+    allow_pickle: bool = False,
+    say: Callable[[str], None] | None = None,
     **options: Any,
 ) -> Transplanted:
-    """Swap the tokenizer of ``model``. Mutates ``model`` in place (load a fresh copy to keep the original).
+    """Swap the tokenizer of ``model``. Mutates a loaded ``model`` in place (load a fresh copy to keep the original).
+
+    A folder or cached hub id with safetensors weights takes the checkpoint path (``lazy``): only the
+    vocabulary-indexed tensors are read (memory-mapped, in their dtype), and :meth:`Transplanted.save_pretrained`
+    streams every other tensor from the source unchanged, so memory follows the embedding matrices, not the model.
 
     Args:
         model: a causal LM, or a folder / hub id to load one from (in the dtype it was saved in, so the result is saved
@@ -226,6 +324,14 @@ def transplant(
         delta_scale: λ of that sum, finite and >= 0 (default 0.5 with ``swapped_base``; 0 keeps ``model``'s weights).
         donor: for a donor method (``omp``, ``linear``): a model (object, folder or hub id) whose tokenizer is
             ``new_tokenizer``; its embeddings are a second view of every new token (:mod:`retok.transfer.donor`).
+        lazy: True: the checkpoint path (refused for a loaded model, a fine-tuned variant or pickle weights);
+            False: load the whole model in memory; None (default): the checkpoint path whenever it applies.
+            Both give bit-identical rows.
+        check_resources: on the checkpoint path, refuse before any work when the estimated peak memory exceeds
+            what is available (and, when saving, the output size what the disk has free).
+        allow_pickle: load a folder that has only pickle ``.bin`` weights (in memory, through transformers). Off by
+            default: unpickling a file can run code.
+        say: called with one line of progress (the estimate of memory and disk); the CLI passes ``print``.
         **options: the method's options (e.g. ``seed=1``).
 
     Returns:
@@ -247,10 +353,17 @@ def transplant(
     config = resolve_config(method, options)  # check the method before any slow loading
     check_donor_use(config.spec, donor is not None)
     scale = check_finetuned_options(base_model, swapped_base, delta_scale)
+    folder = checkpoint_path(model, lazy=lazy, base_model=base_model, allow_pickle=allow_pickle)
+    if folder is not None:
+        return transplant_checkpoint(
+            folder, new_tokenizer, config, old_tokenizer=old_tokenizer, donor=donor, check_resources=check_resources,
+            say=say, source_name=os.fspath(model),
+        )
     # the dtype it was saved in (a bfloat16 model stays bfloat16 on disk; the initializers work in float32 copies),
     # float32 for a fine-tuned variant, whose weight arithmetic (ft + scale * delta) needs it
-    model = load_model(model, dtype="float32" if base_model is not None else "auto")
     new_tokenizer = load_tokenizer(new_tokenizer)
+    check_new_tokenizer(new_tokenizer)
+    model = load_model(model, dtype="float32" if base_model is not None else "auto")
     if old_tokenizer is None:
         where = model_name(model)
         if not Path(where).is_dir():
@@ -284,14 +397,153 @@ def transplant(
     for cfg, name, value in updates:
         setattr(cfg, name, value)
     notes += [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n]
-    if result.report.counts.get("special-mean"):
-        notes.append(f"{result.report.counts['special-mean']} special token(s) had no counterpart and got the mean row")
+    notes += report_notes(result.report)
     for note in notes:
         if "not copied" in note:
             warnings.warn(note, stacklevel=2)
     return Transplanted(
-        model, new_tokenizer, config, result.report, source_name, notes, variant.record if variant else None, carried_separator(alignment)
+        new_tokenizer, config, result.report, source_name, notes, variant.record if variant else None, carried_separator(alignment),
+        in_memory=model,
     )
 
 
-__all__ = ["Transplanted", "carried_separator", "read_retok_config", "saved_separator", "special_id_updates", "transplant"]
+def checkpoint_path(model: Any, *, lazy: bool | None, base_model: Any = None, allow_pickle: bool = False) -> Path | None:
+    """The checkpoint folder when :func:`transplant` takes the checkpoint path, else None (load in memory)."""
+    from .sharded.source import checkpoint_folder, has_pickle_only, has_safetensors
+
+    if lazy is False:
+        folder = checkpoint_folder(model)
+        if folder is not None and has_pickle_only(folder) and not allow_pickle:
+            raise RetokError(pickle_refusal(folder))
+        return None
+    if base_model is not None:
+        if lazy:
+            raise RetokError("a fine-tuned variant (base_model= / --base-model) is transplanted in memory; drop lazy=True (--lazy)")
+        return None
+    folder = checkpoint_folder(model)
+    if folder is not None and has_pickle_only(folder):
+        if not allow_pickle:
+            raise RetokError(pickle_refusal(folder))
+        folder = None
+    if folder is not None and not has_safetensors(folder) and not lazy:
+        folder = None  # not a checkpoint folder at all: the in-memory loader says what is wrong
+    if folder is None and lazy:
+        raise RetokError(
+            f"lazy=True (--lazy) needs a safetensors checkpoint folder or a hub id in the local cache; got {model!r}"
+            if isinstance(model, (str, os.PathLike)) else "lazy=True (--lazy) needs a checkpoint folder, not a loaded model; pass its folder"
+        )
+    return folder
+
+
+def check_new_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Refuse a new tokenizer whose ids run far beyond its entries (every missing id would become an embedding row)."""
+    vocab = tokenizer.get_vocab()
+    size = max(vocab.values()) + 1 if vocab else 0
+    holes = size - len(vocab)
+    if holes > max(1024, len(vocab)):
+        far = sorted(vocab.items(), key=lambda kv: -kv[1])[:3]
+        raise RetokError(
+            f"the new tokenizer (--tokenizer) has {len(vocab)} entries but ids up to {size - 1}, so {holes} rows would hold no token "
+            f"(highest: {', '.join(f'{t!r} = {i}' for t, i in far)}); renumber those added tokens in its tokenizer.json"
+        )
+
+
+def pickle_refusal(folder: Path) -> str:
+    return (
+        f"{folder} has only pickle (.bin) weights, which retok does not unpickle unless asked (loading a pickle can run code): "
+        "pass --allow-pickle (allow_pickle=True) if you trust the file, or convert it once with "
+        "`AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir)` in a trusted environment"
+    )
+
+
+def transplant_checkpoint(
+    folder: Path,
+    new_tokenizer: PreTrainedTokenizerBase | str | os.PathLike,
+    config: InitConfig,
+    *,
+    old_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
+    donor: Any = None,
+    check_resources: bool = True,
+    say: Callable[[str], None] | None = None,
+    source_name: str | None = None,
+) -> Transplanted:
+    """:func:`transplant` on the checkpoint path: read only the vocabulary-indexed tensors of ``folder``."""
+    from .donor import load_donor
+    from .embeddings import check_tokenizer_fits
+    from .initializers import init_embeddings
+    from .initializers.base import source_statistics
+    from .padding import find_padding, padded_rows
+    from .sharded.budget import check_memory, estimate
+    from .sharded.output import CheckpointOutput, set_vocab_size
+    from .sharded.source import CheckpointSource
+    from retok.loading import load_tokenizer, saved_tokenizer
+    from retok.vocab.canonical import VocabAlignment
+
+    source_ckpt = CheckpointSource.open(folder)
+    new_tokenizer = load_tokenizer(new_tokenizer)
+    check_new_tokenizer(new_tokenizer)
+    own = saved_tokenizer(folder)
+    if old_tokenizer is None:
+        if own is None:
+            raise RetokError(f"{folder} holds no tokenizer; pass the model's own tokenizer as old_tokenizer= (CLI: --old-tokenizer)")
+        old_tokenizer = own
+    else:
+        old_tokenizer = load_tokenizer(old_tokenizer)
+        if own is not None:
+            check_tokenizer_fits(source_ckpt.rows, old_tokenizer, what="old_tokenizer (--old-tokenizer)", own=own)
+    source_ckpt.check_fits(old_tokenizer)
+    old_size = max(old_tokenizer.get_vocab().values()) + 1
+    new_size = max(new_tokenizer.get_vocab().values()) + 1
+    budget = estimate(
+        rows=source_ckpt.rows, dim=source_ckpt.dim, itemsize=source_ckpt.itemsize, matrices=1 if source_ckpt.layout.tied else 2,
+        new_rows=padded_rows(find_padding(source_ckpt.rows, old_size), new_size),
+        total_bytes=source_ckpt.checkpoint.total_bytes, embedding_bytes=source_ckpt.embedding_bytes, streams=config.spec.streams,
+    )
+    if say is not None:
+        say(f"checkpoint {folder}: {source_ckpt.checkpoint.total_bytes / 2**30:.2f} GiB in {len(source_ckpt.checkpoint.files)} file(s); "
+            f"{budget.describe()}")
+    if check_resources:
+        check_memory(budget)
+    source = source_ckpt.embeddings(old_tokenizer)
+    alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)
+    notes: list[str] = []
+    configs = source_ckpt.configs()
+    updates = special_id_updates(configs, alignment, notes)
+    source_statistics(source, alignment)  # the one pass over every row; its pages are let go at once
+    source_ckpt.release()
+    donor_view = None if donor is None else load_donor(donor, new_tokenizer)
+    result = init_embeddings(source, new_tokenizer, config, alignment=alignment, donor=donor_view)
+    source_ckpt.release()
+    for cfg, name, value in updates:
+        setattr(cfg, name, value)
+    set_vocab_size(configs[0], result.embeddings.rows)
+    notes += [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n]
+    notes += report_notes(result.report)
+    for note in notes:
+        if "not copied" in note:
+            warnings.warn(note, stacklevel=3)
+    return Transplanted(
+        new_tokenizer, config, result.report, source_name or str(folder), notes, None, carried_separator(alignment),
+        checkpoint=CheckpointOutput(source_ckpt, result.embeddings, configs), budget=budget,
+    )
+
+
+def report_notes(report: InitReport) -> list[str]:
+    """Notes on what the report's counts mean for the user: rows with no counterpart, padding kept."""
+    notes = []
+    if report.counts.get("special-mean"):
+        notes.append(f"{report.counts['special-mean']} special token(s) had no counterpart and got the mean row")
+    padding = report.details.get("padding")
+    if padding:
+        multiple = f" (a multiple of {padding['multiple']})" if padding["multiple"] else ""
+        notes.append(
+            f"the model's vocabulary is padded beyond its tokenizer: the new one is too, {padding['rows']} rows for "
+            f"{padding['ids']} ids{multiple}; the padding rows are the source's"
+        )
+    return notes
+
+
+__all__ = [
+    "Transplanted", "carried_separator", "check_new_tokenizer", "checkpoint_path", "read_retok_config", "report_notes", "saved_separator", "special_id_updates",
+    "specials_summary", "transplant", "transplant_checkpoint",
+]

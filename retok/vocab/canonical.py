@@ -134,6 +134,10 @@ class CanonicalVocab:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def regular_ids_by_string(self) -> dict[str, int]:
+        """``{string: id}`` of every regular (non-special, used) token."""
+        return {s: i for i, s in enumerate(self.strings) if s is not None and self.keys[i] is not None}
+
     def pieces(self, key: bytes) -> list[int]:
         """Decompose arbitrary bytes into this tokenizer's ids, bypassing pre-tokenization.
 
@@ -207,13 +211,18 @@ class VocabAlignment:
             else:
                 unmatched_specials.append(i)
         new, unused = [], []
+        own = src.regular_ids_by_string() if src.family == tgt.family else {}
         for i, key in enumerate(tgt.keys):
             if i in tgt.specials:
                 continue
             if key is None:
                 unused.append(i)
                 continue
-            j = src.key_to_id.get(key)
+            # A token that exists with the same string keeps its own row: SentencePiece's "<0x41>" and "A" share
+            # the key b"A", but each is its own row (identity would otherwise change about a hundred rows).
+            j = own.get(tgt.strings[i])
+            if j is None or src.keys[j] != key:
+                j = src.key_to_id.get(key)
             if j is None:
                 new.append(i)
             else:

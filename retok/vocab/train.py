@@ -28,9 +28,12 @@ The source's family (:func:`retok.vocab.pipeline.family_of`, the same one that
   steps that a Metaspace pre-tokenizer reproduces are dropped and a
   ``Metaspace(prepend_scheme="first")`` pre-tokenizer splits words instead, because training
   behind a space-replacing normalizer learns pieces that cross word boundaries
-  (transformers#27900); byte fallback is switched on and the 256 ``<0xNN>`` tokens follow the
-  specials (the Llama-2 layout), also for unigram, whose trainer drops byte fallback
-  (tokenizers#1515);
+  (transformers#27900). A source whose normalizer writes ``▁`` without a dummy prefix (Gemma:
+  ``Replace(" ", "▁")`` alone, no ``Prepend``, no Metaspace) keeps its whole pipeline instead;
+  only the trainer sees an extra ``Metaspace(prepend_scheme="never")`` word splitter, so the new
+  tokenizer encodes and decodes the way its source does (no leading ``▁`` added). Byte fallback
+  is switched on and the 256 ``<0xNN>`` tokens follow the specials (the Llama-2 layout), also
+  for unigram, whose trainer drops byte fallback (tokenizers#1515);
 - anything else (WordPiece, plain): the pipeline is copied as it is, a ``##`` continuation
   prefix is kept (the model becomes a BPE with that prefix, still the ``wordpiece`` family), and
   characters never seen in training map to the unknown token.
@@ -68,6 +71,7 @@ from .pipeline import (
     find_component,
     is_space_marker_step,
     mentions,
+    writes_space_marker,
 )
 from .supertokens import DEFAULT_MAX_WORDS, DEFAULT_SUPERTOKEN_FRACTION, learn_supertokens
 
@@ -189,6 +193,8 @@ class _Inherited:
     continuing_subword_prefix: str | None
     end_of_word_suffix: str | None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: what the trainer sees instead of ``pipeline``, when they differ (a Gemma-style source: a word splitter)
+    training_pipeline: dict[str, Any] | None = None
 
     @property
     def byte_level(self) -> bool:
@@ -225,7 +231,10 @@ def _inherit(like: PreTrainedTokenizerBase) -> _Inherited:
     model = src.get("model") or {}
     pipeline = {key: src.get(key) for key in ("normalizer", "pre_tokenizer", "decoder")}
     family = family_of(src)
-    if family == "metaspace":
+    training_pipeline = None
+    if family == "metaspace" and _marker_without_prefix(pipeline):
+        pipeline, training_pipeline = _no_prefix_pipelines(pipeline)
+    elif family == "metaspace":
         pipeline = _sentencepiece_pipeline(pipeline)
 
     roles: dict[str, str] = {}
@@ -269,6 +278,7 @@ def _inherit(like: PreTrainedTokenizerBase) -> _Inherited:
         continuing_subword_prefix=prefix,
         end_of_word_suffix=(model.get("end_of_word_suffix") or None) if model.get("type") == "BPE" else None,
         settings=settings,
+        training_pipeline=training_pipeline,
     )
 
 
@@ -304,21 +314,64 @@ def _sentencepiece_pipeline(pipeline: dict[str, Any]) -> dict[str, Any]:
     else:
         pipeline["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [metaspace, pre]}
 
-    decoder = pipeline["decoder"]
-    if not decoder:
-        pipeline["decoder"] = {
-            "type": "Sequence",
-            "decoders": [
-                {"type": "Replace", "pattern": {"String": replacement}, "content": " "},
-                {"type": "ByteFallback"},
-                {"type": "Fuse"},
-                {"type": "Strip", "content": " ", "start": 1, "stop": 0},
-            ],
-        }
-    elif not mentions(decoder, "ByteFallback"):
-        # Byte tokens must become bytes before the word-marker decoder sees them.
-        pipeline["decoder"] = {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, decoder]}
+    pipeline["decoder"] = _byte_fallback_decoder(pipeline["decoder"], replacement, strip_prefix=prepend != "never")
     return pipeline
+
+
+def _marker_without_prefix(pipeline: dict[str, Any]) -> bool:
+    """Gemma-style: only the normalizer writes ``▁`` (no Metaspace pre-tokenizer) and it prepends no dummy ``▁``."""
+    normalizer = pipeline["normalizer"]
+    return (
+        writes_space_marker(normalizer)
+        and not _prepends_marker(normalizer)
+        and not mentions(pipeline["pre_tokenizer"], "Metaspace")
+    )
+
+
+def _prepends_marker(normalizer: dict[str, Any] | None) -> bool:
+    """Whether a normalizer holds a ``Prepend`` step (at any depth) that writes ``▁`` (legacy Llama-2's dummy prefix)."""
+    if not normalizer:
+        return False
+    if normalizer.get("type") == "Prepend":
+        return SPACE_MARKER in (normalizer.get("prepend") or "")
+    return any(_prepends_marker(part) for part in normalizer.get("normalizers") or [])
+
+
+def _no_prefix_pipelines(pipeline: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pipelines for a source whose normalizer writes ``▁`` without a dummy prefix: (the new tokenizer's, the trainer's).
+
+    The new tokenizer keeps the source's normalizer, pre-tokenizer and decoder (the decoder gets a
+    ``ByteFallback`` step if it lacks one), so it never adds a ``▁`` its source would not: replacing the
+    normalizer by ``Metaspace(prepend_scheme="first")`` made a Gemma-style tokenizer decode every text
+    with an extra leading space. The trainer sees the same pipeline plus ``Metaspace(prepend_scheme="never",
+    split=True)``, which splits the normalized text before each ``▁``, so no learned piece crosses a word
+    start (transformers#27900). Encoding without that splitter gives the same tokens: no piece and no
+    merge holds a ``▁`` anywhere but at its start, so every token boundary falls before each ``▁``.
+    """
+    final = copy.deepcopy(pipeline)
+    final["decoder"] = _byte_fallback_decoder(final["decoder"], SPACE_MARKER, strip_prefix=False)
+    training = copy.deepcopy(final)
+    splitter = {"type": "Metaspace", "replacement": SPACE_MARKER, "prepend_scheme": "never", "split": True}
+    pre = training["pre_tokenizer"]
+    training["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [pre, splitter]} if pre else splitter
+    return final, training
+
+
+def _byte_fallback_decoder(decoder: dict[str, Any] | None, replacement: str, *, strip_prefix: bool) -> dict[str, Any]:
+    """``decoder`` with byte-fallback decoding; for none, SentencePiece's (``strip_prefix``: drop the dummy prefix's space)."""
+    if not decoder:
+        steps = [
+            {"type": "Replace", "pattern": {"String": replacement}, "content": " "},
+            {"type": "ByteFallback"},
+            {"type": "Fuse"},
+        ]
+        if strip_prefix:
+            steps.append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
+        return {"type": "Sequence", "decoders": steps}
+    if not mentions(decoder, "ByteFallback"):
+        # Byte tokens must become bytes before the word-marker decoder sees them.
+        return {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, decoder]}
+    return decoder
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,9 +442,9 @@ def _check_supertokens(
 
 
 def _untrained(model: models.Model, spec: _Inherited) -> Tokenizer:
-    """An empty ``model`` behind the inherited normalizer, pre-tokenizer and decoder (no post-processor yet)."""
+    """An empty ``model`` behind the normalizer, pre-tokenizer and decoder the trainer sees (no post-processor yet)."""
     doc = json.loads(Tokenizer(model).to_str())
-    doc.update(spec.pipeline)
+    doc.update(spec.training_pipeline or spec.pipeline)
     return Tokenizer.from_str(json.dumps(doc))
 
 
@@ -504,17 +557,20 @@ def _add_byte_fallback(tok: Tokenizer, spec: _Inherited) -> Tokenizer:
 
 
 def _finish_backend(tok: Tokenizer, spec: _Inherited) -> Tokenizer:
-    """Check the specials sit at ids 0..n-1 and attach the post-processor with the new ids."""
+    """Check the specials sit at ids 0..n-1, restore the pipeline if the trainer saw another, attach the post-processor."""
     for i, special in enumerate(spec.specials):
         if tok.token_to_id(special.content) != i:
             raise RuntimeError(
                 f"special token {special.content!r} got id {tok.token_to_id(special.content)}, expected {i}; "
                 "this is a bug in retok's tokenizer training"
             )
-    if spec.post_processor is None:
+    if spec.post_processor is None and spec.training_pipeline is None:
         return tok
     doc = json.loads(tok.to_str())
-    doc["post_processor"] = _remap_post_processor(copy.deepcopy(spec.post_processor), tok)
+    if spec.training_pipeline is not None:
+        doc.update(copy.deepcopy(spec.pipeline))
+    if spec.post_processor is not None:
+        doc["post_processor"] = _remap_post_processor(copy.deepcopy(spec.post_processor), tok)
     return Tokenizer.from_str(json.dumps(doc))
 
 

@@ -24,7 +24,9 @@ from retok.errors import RetokError
 from retok.options import Checked, config_from_options
 from retok.transfer.embeddings import TokenEmbeddings
 from retok.vocab.canonical import VocabAlignment
-from .combine import row_mean_std
+from retok.transfer.padding import find_padding, padded_rows, padding_rows
+from retok.vocab.pieces import piece_counts
+from .combine import pool_pieces, row_mean_std
 
 if TYPE_CHECKING:
     from retok.transfer.donor import Donor
@@ -83,6 +85,9 @@ class MethodSpec(Generic[C]):
     summary: str
     #: the method reads a donor model (:class:`retok.transfer.donor.Donor`): ``fn(source, alignment, config, donor)``
     needs_donor: bool = False
+    #: the method reads the source in its own dtype and computes in float32 blocks (a bfloat16 source is never
+    #: copied whole to float32); the others get :meth:`TokenEmbeddings.float`
+    streams: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,18 +120,21 @@ class InitResult:
 INITIALIZERS: Registry[MethodSpec] = Registry("initializer")
 
 
-def register_initializer(name: str, *, config: type[C], pretty_name: str, paper: str, needs_donor: bool = False) -> Callable:
+def register_initializer(
+    name: str, *, config: type[C], pretty_name: str, paper: str, needs_donor: bool = False, streams: bool = False
+) -> Callable:
     """Decorator: register ``fn(source, alignment, config) -> NewRows`` under ``name``.
 
     With ``needs_donor=True`` the function is ``fn(source, alignment, config, donor)``: it also reads the
     embeddings of a donor model whose tokenizer is the target tokenizer (:mod:`retok.transfer.donor`).
+    With ``streams=True`` it is given the source in its stored dtype (see :attr:`MethodSpec.streams`).
     """
     if not (isinstance(config, type) and issubclass(config, InitConfig)):
         raise TypeError(f"config for initializer {name!r} must be an InitConfig subclass, got {config!r}")
 
     def wrap(fn: Callable[[TokenEmbeddings, VocabAlignment, C], NewRows]) -> Callable:
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        spec = INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary, needs_donor))
+        spec = INITIALIZERS.add(name, MethodSpec(name, fn, config, pretty_name, paper, summary, needs_donor, streams))
         config.method, config.spec = name, spec
         return fn
 
@@ -176,9 +184,12 @@ def source_statistics(source: TokenEmbeddings, alignment: VocabAlignment) -> tup
     ids = torch.tensor([i for i, k in enumerate(alignment.source.keys) if k is not None], dtype=torch.long)
     if ids.numel() == 0:
         raise RetokError("the source tokenizer has no regular tokens to take statistics from")
-    mean_in, std_in = row_mean_std(source.input, ids)
-    mean_out, std_out = (None, None) if source.output is None else row_mean_std(source.output, ids)
-    return mean_in, std_in, mean_out, std_out
+    key = ("statistics", ids.numel(), hash(ids.numpy().tobytes()))
+    if key not in source.memo:  # once per source: a memory-mapped source is read whole only here
+        mean_in, std_in = row_mean_std(source.input, ids)
+        mean_out, std_out = (None, None) if source.output is None else row_mean_std(source.output, ids)
+        source.memo[key] = (mean_in, std_in, mean_out, std_out)
+    return source.memo[key]
 
 
 def gaussian_rows(source: TokenEmbeddings, alignment: VocabAlignment, n: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -223,33 +234,46 @@ def init_embeddings(
     spec = config.spec
     check_donor_use(spec, donor is not None)
     alignment = alignment or VocabAlignment.build(source.tokenizer, target_tokenizer)
+    stored = source.dtype  # the new rows are kept in the source's dtype; every method computes in float32
+    view = source if spec.streams else source.float()
     size, dim = len(alignment.target), source.dim
-    mean_in, _, mean_out, _ = source_statistics(source, alignment)
-    e_in = mean_in.expand(size, dim).clone()
-    e_out = None if source.output is None else mean_out.expand(size, dim).clone()
+    mean_in, _, mean_out, _ = source_statistics(view, alignment)
+    e_in = mean_in.to(stored).expand(size, dim).clone()
+    e_out = None if source.output is None else mean_out.to(stored).expand(size, dim).clone()
     labels: Counter[str] = Counter()
     details: dict[str, Any] = {}
     if alignment.matches:
         tgt = torch.tensor(list(alignment.matches), dtype=torch.long)
         src = torch.tensor(list(alignment.matches.values()), dtype=torch.long)
-        e_in[tgt] = source.input[src]
+        e_in[tgt] = source.input[src].to(stored)
         if e_out is not None:
-            e_out[tgt] = source.output[src]
+            e_out[tgt] = source.output[src].to(stored)
         labels.update(alignment.kinds.values())
     labels["special-mean"] += len(alignment.unmatched_specials)
     labels["unused-mean"] += len(alignment.unused)
     if alignment.new:
-        rows = spec.fn(source, alignment, config, donor) if spec.needs_donor else spec.fn(source, alignment, config)
+        rows = spec.fn(view, alignment, config, donor) if spec.needs_donor else spec.fn(view, alignment, config)
         if rows.input.shape != (len(alignment.new), dim):
             raise RuntimeError(f"initializer {spec.name} returned {tuple(rows.input.shape)}, expected {(len(alignment.new), dim)}")
         new = torch.tensor(alignment.new, dtype=torch.long)
-        e_in[new] = rows.input.to(e_in.dtype)
+        e_in[new] = rows.input.to(stored)
         if e_out is not None:
             if rows.output is None:
                 raise RuntimeError(f"initializer {spec.name} returned no output rows for an untied head")
-            e_out[new] = rows.output.to(e_out.dtype)
+            e_out[new] = rows.output.to(stored)
         labels.update(rows.provenance)
         details = rows.details
+    bias = None if source.output_bias is None else bias_rows(source.output_bias, alignment)
+    padding = find_padding(source.rows, len(alignment.source))
+    extra = padded_rows(padding, size) - size
+    if extra > 0:
+        e_in = torch.cat([e_in, padding_rows(source.input[padding.used :].to(stored), extra)])
+        if e_out is not None:
+            e_out = torch.cat([e_out, padding_rows(source.output[padding.used :].to(stored), extra)])
+        if bias is not None:
+            bias = torch.cat([bias, padding_rows(source.output_bias[padding.used :], extra)])
+        labels["padding"] += extra
+        details = {**details, "padding": {"rows": size + extra, "ids": size, "multiple": padding.multiple}}
     report = InitReport(
         method=spec.name,
         counts={k: v for k, v in labels.items() if v},
@@ -258,4 +282,24 @@ def init_embeddings(
         details=details,
         specials=alignment.special_rows(),
     )
-    return InitResult(TokenEmbeddings(alignment.target.tokenizer, e_in, e_out), report)
+    return InitResult(TokenEmbeddings(alignment.target.tokenizer, e_in, e_out, bias), report)
+
+
+def bias_rows(bias: torch.Tensor, alignment: VocabAlignment) -> torch.Tensor:
+    """The LM head bias for the target ids: (V_s,) -> (V_t,), in the bias's dtype.
+
+    A vocabulary-indexed tensor gets rows like the head: copied for matched ids, the mean of the pieces'
+    biases for a new token (FVT on a one-column table), the mean bias for the rest.
+    """
+    regular = [i for i, k in enumerate(alignment.source.keys) if k is not None]
+    fill = bias[regular].float().mean() if regular else bias.float().mean()
+    out = fill.expand(len(alignment.target)).clone()
+    if alignment.matches:
+        out[torch.tensor(list(alignment.matches))] = bias[torch.tensor(list(alignment.matches.values()))].float()
+    if alignment.new:
+        pieces = alignment.new_pieces
+        pooled = pool_pieces(bias.float()[:, None], pieces)[:, 0]
+        has = piece_counts(pieces) > 0
+        new = torch.tensor(alignment.new)
+        out[new[has]] = pooled[has]
+    return out.to(bias.dtype)

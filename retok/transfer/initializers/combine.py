@@ -28,18 +28,27 @@ def row_mean_std(table: torch.Tensor, rows: torch.Tensor, *, chunk: int = 65536)
     the selected rows (one matrix-vector product per block, summed in float64), in two passes: the
     table is never gathered or copied whole.
     """
-    if len(rows) <= chunk:
-        picked = table[rows]
+    dtype = computed(table)
+    if len(rows) <= chunk and (table.dtype == dtype or len(rows) * table.shape[1] <= 2**24):
+        picked = table[rows].to(dtype)
         return picked.mean(0), picked.std(0)
-    mask = torch.zeros(table.shape[0], dtype=table.dtype)
+    mask = torch.zeros(table.shape[0], dtype=dtype)
     mask[rows] = 1.0
     count = float(mask.sum())
-    blocks = [(mask[start : start + chunk], table[start : start + chunk]) for start in range(0, table.shape[0], chunk)]
-    total = sum((weights @ block).double() for weights, block in blocks)
-    mean = (total / count).to(table.dtype)
-    squares = sum((weights @ (block - mean).pow(2)).double() for weights, block in blocks)
+    # a bfloat16 table is upcast a block at a time, in blocks of about 2**24 values (64 MiB of float32)
+    step = chunk if table.dtype == dtype else max(1024, min(chunk, 2**24 // max(table.shape[1], 1)))
+    blocks = [(mask[start : start + step], start) for start in range(0, table.shape[0], step)]
+    block = lambda start: table[start : start + step].to(dtype)  # noqa: E731
+    total = sum((weights @ block(start)).double() for weights, start in blocks)
+    mean = (total / count).to(dtype)
+    squares = sum((weights @ (block(start) - mean).pow(2)).double() for weights, start in blocks)
     std = (squares / max(count - 1, 1)).sqrt()
-    return mean, std.to(table.dtype)
+    return mean, std.to(dtype)
+
+
+def computed(table: torch.Tensor) -> torch.dtype:
+    """The dtype arithmetic on ``table`` runs in: float32, or float64 for a float64 table (never bfloat16 / float16)."""
+    return table.dtype if table.dtype in (torch.float32, torch.float64) else torch.float32
 
 
 def softmax_weights(scores: torch.Tensor, ids: torch.Tensor, temperature: float, *, threshold: float | None = None) -> torch.Tensor:
@@ -101,6 +110,9 @@ def mix_rows(table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> t
     """
     valid = (ids >= 0) & (weights != 0)
     rows, cols = valid.nonzero(as_tuple=True)[0], ids[valid]
+    if table.dtype != computed(table):  # a bfloat16 table: upcast only the rows the mix reads
+        used, cols = torch.unique(cols, return_inverse=True)
+        table = table[used].to(computed(table))
     values = weights[valid].to(table.dtype)
     shape = (ids.shape[0], table.shape[0])
     if shape[0] * shape[1] <= DENSE_MIX_ENTRIES:
@@ -146,9 +158,9 @@ def pool_pieces(table: torch.Tensor, pieces: torch.Tensor, pooling: Literal["mea
     gives zeros.
     """
     if pooling == "mean":
-        share = (1.0 / piece_counts(pieces).clamp(min=1).double()).to(table.dtype)
+        share = (1.0 / piece_counts(pieces).clamp(min=1).double()).to(computed(table))
         return mix_rows(table, pieces, torch.where(pieces >= 0, share[:, None], 0.0))
     if pooling not in ("first", "last"):
         raise ValueError(f"unknown pooling {pooling!r}; use 'mean', 'first' or 'last'")
     chosen = pieces[:, :1] if pooling == "first" else last_pieces(pieces)[:, None]
-    return mix_rows(table, chosen, torch.ones(chosen.shape, dtype=table.dtype))
+    return mix_rows(table, chosen, torch.ones(chosen.shape, dtype=computed(table)))

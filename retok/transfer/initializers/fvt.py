@@ -25,7 +25,7 @@ class FVTConfig(InitConfig):
     )
 
 
-@register_initializer("fvt", config=FVTConfig, pretty_name="FVT", paper="https://aclanthology.org/2022.emnlp-industry.41")
+@register_initializer("fvt", config=FVTConfig, pretty_name="FVT", paper="https://aclanthology.org/2022.emnlp-industry.41", streams=True)
 def fvt(source: TokenEmbeddings, alignment: VocabAlignment, config: FVTConfig) -> NewRows:
     """Copy matches; new rows = mean of the source rows of the token's pieces under the old tokenizer."""
     return fvt_rows(source, alignment, config.output_pooling)

@@ -18,7 +18,7 @@ class GaussianConfig(InitConfig):
     pass
 
 
-@register_initializer("gaussian", config=GaussianConfig, pretty_name="Gaussian", paper="https://aclanthology.org/2022.naacl-main.293")
+@register_initializer("gaussian", config=GaussianConfig, pretty_name="Gaussian", paper="https://aclanthology.org/2022.naacl-main.293", streams=True)
 def gaussian(source: TokenEmbeddings, alignment: VocabAlignment, config: GaussianConfig) -> NewRows:
     """Copy matches; new rows ~ N(mean_d, std_d) of the source rows, per dimension, seeded."""
     rows_in, rows_out = gaussian_rows(source, alignment, len(alignment.new), seed=config.seed)

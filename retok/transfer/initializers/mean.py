@@ -19,7 +19,7 @@ class MeanConfig(InitConfig):
     pass
 
 
-@register_initializer("mean", config=MeanConfig, pretty_name="Mean", paper="https://nlp.stanford.edu/~johnhew/vocab-expansion.html")
+@register_initializer("mean", config=MeanConfig, pretty_name="Mean", paper="https://nlp.stanford.edu/~johnhew/vocab-expansion.html", streams=True)
 def mean(source: TokenEmbeddings, alignment: VocabAlignment, config: MeanConfig) -> NewRows:
     """Copy matches; new rows = mean of the source rows (per dimension)."""
     n = len(alignment.new)

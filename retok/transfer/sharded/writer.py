@@ -1,0 +1,163 @@
+"""Writing a safetensors checkpoint tensor by tensor: changed tensors from memory, the rest copied byte for byte.
+
+The output is laid out first (:func:`plan_shards`: which tensor goes in which shard, every header known
+before a byte is written), then each shard is written in one pass (:func:`write_shards`). A tensor that
+did not change is copied from the source file with ``copy_file_range`` (no decoding, no page in this
+process's memory), so the written bytes are the source's bytes and the time is the copy's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from retok.errors import RetokError
+from .files import CODES, INDEX_NAME, SINGLE_NAME, Checkpoint, TensorEntry
+
+COPY_CHUNK = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """One tensor of the output: the source's bytes (``source``) or a new tensor (``data``)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    source: TensorEntry | None = None
+    data: torch.Tensor | None = None
+
+    @property
+    def nbytes(self) -> int:
+        if self.source is not None:
+            return self.source.nbytes
+        assert self.data is not None
+        return self.data.numel() * self.data.element_size()
+
+    @classmethod
+    def copied(cls, entry: TensorEntry) -> OutputTensor:
+        return cls(entry.name, entry.dtype, entry.shape, source=entry)
+
+    @classmethod
+    def new(cls, name: str, data: torch.Tensor) -> OutputTensor:
+        if data.dtype not in CODES:
+            raise RetokError(f"cannot write tensor {name!r} of dtype {data.dtype} to safetensors")
+        return cls(name, CODES[data.dtype], tuple(data.shape), data=data.contiguous())
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """``"5GB"`` -> 5_000_000_000, ``"500MiB"`` -> 524_288_000, an int as it is, None for None."""
+    if text is None or isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*", text, flags=re.IGNORECASE)
+    if not match:
+        raise RetokError(f"cannot read the size {text!r}; write e.g. 5GB, 500MB or 2GiB")
+    number, unit, binary = match.groups()
+    power = "KMGT".find(unit.upper()) + 1 if unit else 0
+    size = int(float(number) * (1024 if binary else 1000) ** power)
+    if size <= 0:
+        raise RetokError(f"the size {text!r} must be positive")
+    return size
+
+
+def plan_shards(tensors: list[OutputTensor], source: Checkpoint, max_shard_size: int | None) -> list[tuple[str, list[OutputTensor]]]:
+    """Group the output tensors into named shards.
+
+    Without ``max_shard_size`` the shards follow the source's, names included: each tensor goes to the
+    shard its source tensor was in (new tensors replace a source tensor of the same name). With it,
+    tensors are packed in order into shards of at most that many bytes (a larger tensor gets a shard of
+    its own), named as transformers names them.
+    """
+    if max_shard_size is None:
+        by_file: dict[Path, list[OutputTensor]] = {path: [] for path in source.files}
+        for t in tensors:
+            home = source.entries[t.name].file if t.name in source.entries else source.files[-1]
+            by_file[home].append(t)
+        return [(path.name, group) for path, group in by_file.items() if group]
+    shards: list[list[OutputTensor]] = [[]]
+    size = 0
+    for t in tensors:
+        if shards[-1] and size + t.nbytes > max_shard_size:
+            shards.append([])
+            size = 0
+        shards[-1].append(t)
+        size += t.nbytes
+    return list(zip(shard_names(len(shards)), shards))
+
+
+def shard_names(count: int) -> list[str]:
+    """transformers' names: ``model.safetensors`` for one shard, ``model-00001-of-00003.safetensors`` for several."""
+    if count == 1:
+        return [SINGLE_NAME]
+    return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+
+
+def header_bytes(tensors: list[OutputTensor]) -> bytes:
+    """The 8-byte length and the JSON header of a shard, padded with spaces to 8 bytes as safetensors writes it."""
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for t in tensors:
+        header[t.name] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
+        offset += t.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text
+
+
+def copy_range(src: TensorEntry, out: int, progress: object | None = None) -> None:
+    """Append ``src``'s bytes to the open file descriptor ``out`` (kernel-side copy where the OS has it)."""
+    with src.file.open("rb") as f:
+        offset, left = src.start, src.nbytes
+        while left:
+            step = min(left, COPY_CHUNK)
+            try:
+                done = os.copy_file_range(f.fileno(), out, step, offset)
+            except (AttributeError, OSError):
+                f.seek(offset)
+                done = os.write(out, f.read(step))
+            if done <= 0:
+                raise RetokError(f"{src.file} ended early while copying {src.name!r}; copy the checkpoint again")
+            offset += done
+            left -= done
+            if progress is not None:
+                progress.update(done)  # type: ignore[attr-defined]
+
+
+def write_tensor(t: torch.Tensor, out: int, progress: object | None = None) -> None:
+    view = memoryview(t.reshape(-1).view(torch.uint8).numpy())
+    written = 0
+    while written < len(view):
+        written += os.write(out, view[written : written + COPY_CHUNK])
+    if progress is not None:
+        progress.update(len(view))  # type: ignore[attr-defined]
+
+
+def write_shards(folder: Path, shards: list[tuple[str, list[OutputTensor]]], *, index: bool, progress: object | None = None) -> list[str]:
+    """Write the named ``shards`` into ``folder`` (and, with ``index`` or several shards, the index); returns the file names."""
+    weight_map: dict[str, str] = {}
+    for name, tensors in shards:
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, header_bytes(tensors))
+            for t in tensors:
+                if t.source is not None:
+                    copy_range(t.source, fd, progress)
+                else:
+                    write_tensor(t.data, fd, progress)  # type: ignore[arg-type]
+                weight_map[t.name] = name
+        finally:
+            os.close(fd)
+    if index or len(shards) > 1:
+        total = sum(t.nbytes for _, tensors in shards for t in tensors)
+        document = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+        (folder / INDEX_NAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return [name for name, _ in shards]
+
+
+__all__ = ["OutputTensor", "header_bytes", "parse_size", "plan_shards", "shard_names", "write_shards"]
