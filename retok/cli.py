@@ -135,9 +135,9 @@ def cmd_transplant(args: argparse.Namespace) -> int:
     result = transplant(
         args.model, args.tokenizer, args.method, old_tokenizer=args.old_tokenizer,
         base_model=args.base_model, swapped_base=args.swapped_base, delta_scale=args.delta_scale, donor=args.donor,
-        lazy=args.lazy, check_resources=args.check_resources, allow_pickle=args.allow_pickle, say=print, **options,
+        lazy=args.lazy, check_resources=args.check_resources, allow_pickle=args.allow_pickle, say=print,
+        out=args.out, overwrite=args.overwrite, max_shard_size=max_shard_size, **options,
     )
-    result.save_pretrained(args.out, overwrite=args.overwrite, max_shard_size=max_shard_size, check_resources=args.check_resources)
     print(f"{result.report}")
     if result.report.specials:
         print("specials: " + specials_summary(result.report.specials, shown=3) + " (all in retok_config.json)")

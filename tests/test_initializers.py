@@ -80,3 +80,28 @@ def test_report_accounts_for_every_row(run, method, source, german_tokenizer):
     report = run(source, german_tokenizer).report
     assert sum(report.counts.values()) == len(german_tokenizer)
     assert report.method == method
+
+
+def test_checkpoint_path_and_in_memory_path_write_the_same_rows(method, needs, tiny_vectors, hypernet_for, english_model, english_tokenizer,
+                                                                 german_tokenizer, tmp_path):
+    """Every method runs on the checkpoint path (a bfloat16 folder; float32 for the hypernet, fitted to that matrix)."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    from retok import transplant
+
+    options = needs(tiny_vectors, lambda: hypernet_for(english_model, english_tokenizer))
+    if INITIALIZERS.get(method).needs_donor:
+        options["donor"] = tiny_donor(german_tokenizer)
+    model = copy.deepcopy(english_model)
+    if method != "hypernet":
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(tmp_path / "model")
+    english_tokenizer.save_pretrained(tmp_path / "model")
+    lazy = transplant(tmp_path / "model", german_tokenizer, method, **options)
+    assert lazy.in_memory is None
+    lazy.save_pretrained(tmp_path / "lazy")
+    transplant(tmp_path / "model", german_tokenizer, method, lazy=False, **options).save_pretrained(tmp_path / "memory")
+    a, b = load_file(tmp_path / "lazy" / "model.safetensors"), load_file(tmp_path / "memory" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)

@@ -281,3 +281,40 @@ def test_a_new_tokenizer_with_ids_far_beyond_its_entries_is_refused():
 
     with pytest.raises(RetokError, match="ids up to 100000.*renumber"):
         check_new_tokenizer(FarIds())
+
+
+def test_transplant_straight_to_a_folder_writes_what_save_pretrained_writes(tmp_path, tokenizers, tie):
+    old, new = tokenizers
+    src = save_model(tmp_path / "src", old, tie=tie, dtype=torch.bfloat16, shard="40KB")
+    transplant(src, new, "fvt", out=tmp_path / "direct")
+    transplant(src, new, "fvt").save_pretrained(tmp_path / "two-step")
+    assert tensors_of(tmp_path / "direct") == tensors_of(tmp_path / "two-step")
+    for name in ("config.json", "model.safetensors.index.json", "tokenizer.json"):
+        assert (tmp_path / "direct" / name).read_text() == (tmp_path / "two-step" / name).read_text()
+
+
+def test_a_failure_while_computing_stops_the_copy_and_leaves_nothing(tmp_path, tokenizers, monkeypatch):
+    old, new = tokenizers
+    src = save_model(tmp_path / "src", old, tie=True, shard="40KB")
+    from retok.transfer.initializers import base
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "source_statistics", broken)
+    with pytest.raises(KeyboardInterrupt):
+        transplant(src, new, "fvt", out=tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_a_failure_in_the_copy_is_raised_and_leaves_nothing(tmp_path, tokenizers, monkeypatch):
+    old, new = tokenizers
+    src = save_model(tmp_path / "src", old, tie=True, shard="40KB")
+
+    def failing(*args, **kwargs):
+        raise RetokError("disk gone")
+
+    monkeypatch.setattr(writer_module, "copy_range", failing)
+    with pytest.raises(RetokError, match="disk gone"):
+        transplant(src, new, "fvt", out=tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]

@@ -3,7 +3,9 @@
 Both stages run in retok's one training loop (:func:`retok.training.trainer.train`): exact resume from
 ``<out>.partial/`` (a rerun with other settings is refused), DDP under ``accelerate launch`` (each
 process takes an equal slice of the sequences; the candidate set is :class:`~retok.training.trainer.Replicated`),
-progress bars with loss and time left. The losses:
+progress bars with loss and time left. Under FSDP (``recipes/accelerate_fsdp.yaml``) the frozen LM's
+decoder is sharded over the processes too (it is the large part), and the hypernetwork is gathered onto
+the main process to be saved. The losses:
 
 * stage 1: mean squared error, in the rescaled space (per-dimension z-scores of the source rows),
   between the predicted and the true rows of source tokens given as their merge history;
@@ -36,7 +38,7 @@ from retok.eval import document_separator
 from retok.loading import load_model, load_tokenizer
 from retok.textio import read_text
 from retok.training.checkpoints import load_state, open_partial, restart_rule, save_state
-from retok.training.trainer import TrainerConfig, train as train_loop
+from retok.training.trainer import TrainerConfig, full_state_dict, is_sharded, train as train_loop
 from retok.transfer.embeddings import TokenEmbeddings
 from retok.transfer.initializers.combine import row_mean_std
 from retok.transfer.initializers.subword import merge_triples
@@ -185,7 +187,7 @@ def train(
     if config.device == "cuda" and not cuda:
         raise RetokError("--device cuda: no GPU is visible here (torch.cuda.is_available() is False); use --device cpu or auto")
     accelerator = Accelerator(cpu=config.device == "cpu" or not cuda)
-    world, main = accelerator.num_processes, accelerator.is_main_process
+    world, main, sharded = accelerator.num_processes, accelerator.is_main_process, is_sharded(accelerator)
     if config.batch_size % world or config.stage1_batch % world:
         raise RetokError(f"--batch-size {config.batch_size} and --stage1-batch {config.stage1_batch} must be divisible by the "
                          f"number of processes ({world})")
@@ -194,7 +196,9 @@ def train(
     lm = load_model(model, dtype=config.dtype)
     source = TokenEmbeddings.from_model(lm, tok)
     lm.requires_grad_(False)
-    lm.eval().to(accelerator.device)
+    lm.eval()
+    if not sharded:  # under FSDP only the shards go to the device (below)
+        lm.to(accelerator.device)
     canonical = CanonicalVocab.of(tok)
     regular = torch.tensor([i for i, k in enumerate(canonical.keys) if k is not None and i < source.input.shape[0]], dtype=torch.long)
     stats = row_mean_std(source.input, regular)
@@ -218,6 +222,8 @@ def train(
                              noise_sigma=config.noise_sigma, seed=config.seed, merges=merges, aux_batch=config.aux_batch)
     check_text_size(streams, config, sampled.window, log)
     objective = Objective(lm, source, document_separator(tok, separator), accelerator.device, aux_weight=config.aux_weight)
+    if sharded and config.steps:  # stage 2 runs the decoder on every process: a sharded forward (and backward) pass
+        objective.body = accelerator.prepare(objective.body)
     identity = io.source_identity(str(model), source.input, source.output)
     settings = {"config": config.result_settings(), "source": identity["fingerprint"],
                 "train": [[s.name, len(s.text), _digest(s.text)] for s in streams]}
@@ -243,27 +249,38 @@ def train(
         seconds[name] = run.seconds
         return run.finished
 
-    if config.stage1_steps and done_path.exists():
+    stage1_done = bool(config.stage1_steps) and done_path.exists()
+    if stage1_done:
         state = load_state(done_path)
         hn.load_state_dict(state["hypernet"])
         history.extend(state["history"])
         seconds.update(state["seconds"])
         log(f"stage 1 already done ({done_path})")
-    elif config.stage1_steps:
+    if sharded:
+        shard_whole(hn, accelerator)
+    if config.stage1_steps and not stage1_done:
         log(f"stage 1: {config.stage1_steps} steps x {config.stage1_batch} source tokens (composition, no LM)")
         if not stage("stage1", config.stage1_steps, objective.stage1, merges.at, config.stage1_lr, stop_after, 0):
             return TrainResult(out, hn, history, seconds, finished=False)
+        weights = full_state_dict(accelerator, hn)  # under FSDP a collective: the gathered weights, on the main process
         if main:
-            save_state(done_path, {"hypernet": hn.state_dict(), "history": history, "seconds": seconds})
+            save_state(done_path, {"hypernet": weights, "history": history, "seconds": seconds})
         accelerator.wait_for_everyone()
     if config.steps:
         budget = None if stop_after is None else stop_after - config.stage1_steps
         log(f"stage 2: {config.steps} steps x {config.batch_size} sequences x {config.seq_len} tokens, "
-            f"{config.candidates} candidates per step (frozen LM on {accelerator.device}, {world} process(es))")
+            f"{config.candidates} candidates per step (frozen LM on {accelerator.device}, {world} process(es)"
+            + (", sharded (FSDP2))" if sharded else ")"))
         if not stage("stage2", config.steps, objective.stage2, sampled.at, config.lr, budget, config.batch_size * config.seq_len):
             return TrainResult(out, hn, history, seconds, finished=False)
     seconds["total"] = time.perf_counter() - began
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (Linux: KiB)
+    if sharded:
+        weights = full_state_dict(accelerator, hn)  # a collective; the main process saves an unsharded copy
+        if not main:
+            accelerator.wait_for_everyone()
+            return TrainResult(out, hn, history, seconds, finished=True)
+        hn = rebuilt(hn, weights)
     hn = hn.cpu()
     hn.source = identity
     hn.training_info = {"config": asdict(config), "train": settings["train"], "seconds": seconds, "peak_rss_mib": peak_rss_mib,
@@ -273,14 +290,36 @@ def train(
         with atomic_dir(out, overwrite=overwrite) as tmp:
             hn.save_pretrained(tmp, overwrite=True, extra={HISTORY: json.dumps(history) + "\n"})
             if config.stage1_steps and config.steps:
-                after_stage1 = Hypernet(hn.arch, mean_in=hn.mean_in, std_in=hn.std_in, mean_out=getattr(hn, "mean_out", None),
-                                        std_out=getattr(hn, "std_out", None))
-                after_stage1.load_state_dict(load_state(done_path)["hypernet"])
+                after_stage1 = rebuilt(hn, load_state(done_path)["hypernet"])
                 after_stage1.source, after_stage1.training_info = identity, {**hn.training_info, "stage": "stage1 only"}
                 after_stage1.save_pretrained(tmp / STAGE1_FOLDER)
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return TrainResult(out, hn, history, seconds, finished=True)
+
+
+def shard_whole(hn: Hypernet, accelerator: Any) -> None:
+    """Shard the hypernetwork over the processes as one FSDP2 unit, in place (before the training loop prepares it).
+
+    Its forward pass runs the same blocks a data-dependent number of times (one pass per bucket of piece
+    counts that the process's slice of the batch has), so it must not be split into several shard groups,
+    which accelerate would do (its final ``norm`` gets a group of its own): the processes' collectives
+    would then come in different orders and hang. accelerate leaves a module that is already sharded alone.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    fully_shard(hn, reshard_after_forward=accelerator.state.fsdp_plugin.reshard_after_forward)
+
+
+def rebuilt(hn: Hypernet, weights: dict[str, torch.Tensor]) -> Hypernet:
+    """A fresh, unsharded hypernetwork of ``hn``'s architecture and rescaler on the CPU, holding ``weights``."""
+    def buffer(name: str) -> torch.Tensor | None:
+        value = getattr(hn, name, None)
+        return None if value is None else value.cpu()
+
+    copy = Hypernet(hn.arch, mean_in=buffer("mean_in"), std_in=buffer("std_in"), mean_out=buffer("mean_out"), std_out=buffer("std_out"))
+    copy.load_state_dict(weights)
+    return copy
 
 
 def check_text_size(streams: list[TextStream], config: TrainConfig, window: int, log: Callable[[str], None]) -> None:

@@ -7,7 +7,9 @@ the uninterrupted run exactly. All three are a few lines in an explicit loop and
 ``Trainer`` into. This module prepares the data, the peft model (:func:`retok.training.lora.lora_config_for`)
 and the evaluation, hands them to the loop, and merges and exports the result. It runs unchanged
 on one CPU, one GPU, or under ``accelerate launch`` (DDP; each process takes an equal slice of
-every global batch, so the update equals the single-process one).
+every global batch, so the update equals the single-process one), also with the model sharded over
+the processes (FSDP2, ``recipes/accelerate_fsdp.yaml``): the trained tensors are then gathered onto
+the main process, which merges them into a fresh copy of the model on the CPU and saves that.
 
 Which rows are new comes from the transplant's ``retok_config.json`` (``new_token_ids``); only those
 rows train (peft ``trainable_token_indices``; a tied head stays tied). For a folder that is not a
@@ -46,7 +48,7 @@ from .distill.objective import DistillSettings, check_hidden_sizes, distill_loss
 from .lora import drop_lora_gradients, lora_config_for, lora_param_groups
 from .packing import Document, PackedText, bytes_seen, pack, take_bytes
 from .checkpoints import restart_rule
-from .trainer import TrainerConfig, lr_factor, train as train_loop
+from .trainer import TrainerConfig, full_state_dict, is_sharded, lr_factor, train as train_loop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,10 +122,21 @@ def reachable(ref: str | os.PathLike) -> bool:
         return False
 
 
-def choose_objective(model_dir: str | os.PathLike, objective: str, teacher: str | os.PathLike | None) -> tuple[str, str | None, list[str]]:
-    """The objective to train (``auto`` resolved), its teacher (None for ``lm``), and a note on the choice."""
+def choose_objective(model_dir: str | os.PathLike, objective: str, teacher: str | os.PathLike | None,
+                     *, sharded: bool = False) -> tuple[str, str | None, list[str]]:
+    """The objective to train (``auto`` resolved), its teacher (None for ``lm``), and a note on the choice.
+
+    ``sharded`` (FSDP): distillation is not available (the teacher shares the student's frozen weights, which FSDP
+    replaces with shards, so every process would keep a whole unsharded teacher), so ``auto`` takes ``lm`` and
+    ``alm`` / ``lm+alm`` are refused.
+    """
     if objective == "lm":
         return "lm", None, []
+    if sharded:
+        if objective == "auto":
+            return "lm", None, ["objective lm: distillation (alm) does not run with the model sharded (FSDP); training on next-token loss"]
+        raise RetokError(f"objective {objective} does not run with the model sharded (FSDP): the teacher shares the student's weights, "
+                         "and every process would keep a whole copy of it; use --objective lm, or DDP (accelerate launch --multi_gpu)")
     config = read_retok_config(model_dir) if Path(model_dir).is_dir() else None
     source = os.fspath(teacher) if teacher is not None else (config or {}).get("source_model") or None
     if objective == "auto" and teacher is None:
@@ -284,7 +297,7 @@ def finetune(
     accelerator = training_accelerator(dtype=config.dtype, seed=config.seed, batch_size=config.batch_size)
     world = accelerator.num_processes
 
-    objective, teacher_ref, objective_notes = choose_objective(model, config.objective, teacher)
+    objective, teacher_ref, objective_notes = choose_objective(model, config.objective, teacher, sharded=is_sharded(accelerator))
     tok = load_tokenizer(tokenizer or model)
     base = load_model(model, dtype="float32")
     check_tokenizer_fits(base, tok, what="the tokenizer (tokenizer=)" if tokenizer else f"the tokenizer in --model {model}")
@@ -305,12 +318,13 @@ def finetune(
     log(
         f"{len(blocks)} sequences x {config.seq_len} tokens packed from {packed.n_bytes} bytes; {total} steps x {config.batch_size} "
         f"sequences = {total * tokens_per_step} tokens trained" + (f" ({left_out} sequences short of a batch left out per epoch)" if left_out else "")
-        + f"; {n_params} trainable parameters; {world} process(es) on {accelerator.device}"
+        + f"; {n_params} trainable parameters; {world} process(es) on {accelerator.device}" + (", sharded (FSDP2)" if is_sharded(accelerator) else "")
     )
 
-    def held_out_bpb(step: int) -> dict[str, Any]:
+    def held_out_bpb(step: int) -> dict[str, Any]:  # under FSDP every process scores (see trainer.train); the main one reports
         score = bits_per_byte(peft_model, tok, eval_text, progress=False)
-        log(f"step {step}: held-out BPB {score.bpb:.4f}")
+        if accelerator.is_main_process:
+            log(f"step {step}: held-out BPB {score.bpb:.4f}")
         seen = bytes_seen(packed, step * tokens_per_step)
         return {"train_bytes_seen": seen, "bpb": score.bpb, "tokens_per_byte": score.tokens_per_byte}
 
@@ -335,13 +349,29 @@ def finetune(
         accelerator=accelerator, stop_after=stop_after, progress=progress, desc="finetune", restart=restart_rule(overwrite=overwrite, fresh=fresh),
         tokens_per_step=tokens_per_step, log=log,
     )
+    trained_model = peft_model
+    if run.finished and is_sharded(accelerator):
+        trained = full_state_dict(accelerator, peft_model, trainable_only=True)  # a collective: every process takes part
+        if accelerator.is_main_process:
+            trained_model = unsharded_copy(model, lora, trained)
     if run.finished and accelerator.is_main_process:
-        _export(peft_model, tok, model, out, work, config, run.history, notes, packed, total, run.seconds, overwrite,
+        _export(trained_model, tok, model, out, work, config, run.history, notes, packed, total, run.seconds, overwrite,
                 objective=objective, teacher=teacher_ref)
     accelerator.wait_for_everyone()
     trained = run.steps * tokens_per_step
     return FinetuneResult(out, run.history, packed.n_tokens, packed.n_bytes, run.steps, run.seconds, notes, objective,
                           trained_tokens=trained, trained_bytes=bytes_seen(packed, trained))
+
+
+def unsharded_copy(model_dir: str | os.PathLike, lora: Any, trained: dict[str, torch.Tensor]) -> Any:
+    """A fresh peft model of ``model_dir`` on the CPU with the ``trained`` tensors (gathered from an FSDP run) in place, to merge and save."""
+    copy = with_lora(load_model(model_dir, dtype="float32"), lora)
+    wanted = {n for n, p in copy.named_parameters() if p.requires_grad}
+    result = copy.load_state_dict(trained, strict=False)
+    if result.unexpected_keys or wanted - set(trained):
+        raise RetokError(f"the gathered training state does not fit a fresh copy of {model_dir} (unexpected: {result.unexpected_keys[:3]}, "
+                         f"missing: {sorted(wanted - set(trained))[:3]})")
+    return copy
 
 
 def training_objective(base: torch.nn.Module, tok: Any, documents: list[Document], config: FinetuneConfig, objective: str,

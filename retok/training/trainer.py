@@ -14,13 +14,20 @@ a batch source indexed by step, and knows nothing about tokenizers, peft or bits
 - DDP: under ``accelerate launch`` each process takes an equal slice (along dim 0) of every global
   batch and the losses are averaged, so the update equals the single-process one; the same code
   runs on one CPU or one GPU.
+- FSDP (``accelerate launch --config_file recipes/accelerate_fsdp.yaml``, FSDP2): the same slices, with
+  the parameters, gradients and optimizer state sharded over the processes. Checkpoints hold the
+  gathered (full) trainable tensors and optimizer state (:func:`full_state_dict`; the optimizer state keyed by
+  parameter name, not position), which go back into the sharded model on resume; evaluation runs on every
+  process (a sharded forward pass is a collective) and keeps the main process's row.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +165,76 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def is_sharded(accelerator: Accelerator) -> bool:
+    """Whether ``accelerator`` shards the model over its processes (FSDP): its state is then gathered to be saved."""
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.FSDP
+
+
+def full_state_dict(accelerator: Accelerator, model: torch.nn.Module, *, trainable_only: bool = False) -> dict[str, torch.Tensor]:
+    """CPU copies of ``model``'s whole (unsharded) state, by name; ``trainable_only``: the parameters that train.
+
+    Under FSDP a collective (every process calls it; the main process gets the tensors, the others
+    an empty dict); otherwise a plain copy of the unwrapped model's state.
+    """
+    if is_sharded(accelerator):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=trainable_only)
+        return get_model_state_dict(model, options=options)
+    net = accelerator.unwrap_model(model)
+    if trainable_only:
+        return trainable_state(net)
+    return {n: t.detach().cpu().clone() for n, t in net.state_dict().items()}
+
+
+@contextmanager
+def tie_visible(model: torch.nn.Module) -> Iterator[None]:
+    """Show a tied input/output embedding as one ``.weight`` while accelerate shards ``model`` (FSDP2).
+
+    accelerate puts a tied head in one shard group with its input embedding only when
+    ``get_input_embeddings().weight is get_output_embeddings().weight``. Wrappers such as peft's
+    trainable-token layers answer ``.weight`` with a freshly merged tensor, which hides the tie; the
+    shared matrix then lands in two groups and ``fully_shard`` fails. The shared parameter is set
+    as the wrappers' ``weight`` attribute for the duration (not registered: the parameters do not change).
+    """
+    get_in = getattr(model, "get_input_embeddings", None)
+    get_out = getattr(model, "get_output_embeddings", None)
+    inp, out = (get_in() if callable(get_in) else None), (get_out() if callable(get_out) else None)
+    shown: list[torch.nn.Module] = []
+    if inp is not None and out is not None and inp is not out and getattr(inp, "weight", None) is not getattr(out, "weight", None):
+        own = {id(p) for p in inp.parameters()}
+        shared = [p for p in out.parameters() if id(p) in own]
+        if shared:
+            weight = max(shared, key=lambda p: p.numel())
+            for module in (inp, out):
+                if "weight" not in module._parameters:
+                    module.__dict__["weight"] = weight
+                    shown.append(module)
+    try:
+        yield
+    finally:
+        for module in shown:
+            module.__dict__.pop("weight", None)
+
+
+def gather_once(model: torch.nn.Module) -> None:
+    """All-gather and free every shard group of an FSDP2 ``model`` once, now, outside inference mode.
+
+    FSDP2 allocates a group's unsharded parameters at its first all-gather and keeps them; done first
+    by an evaluation under ``torch.inference_mode()`` they would be inference tensors, which a
+    training step cannot save for backward. A collective: every process calls it.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, FSDPModule):
+                module.unshard()
+                module.reshard()
+
+
 def train(
     model: torch.nn.Module,
     loss_fn: LossFn,
@@ -192,9 +269,10 @@ def train(
         param_groups: optimizer groups, each with its peak ``lr``; default: every trainable parameter.
         make_optimizer: ``make_optimizer(groups) -> Optimizer``, e.g. ``partial(AdamW, weight_decay=0.1)``.
         evaluate: ``evaluate(step) -> dict | None``, called on the main process only (the others
-            wait) with the model in eval mode, at step 0 (unless resuming), every ``eval_every``
-            steps and at the end; a returned dict goes into every process's history as
-            ``{"step": step, **row}``.
+            wait; under FSDP on every process, since the sharded model's forward pass is a collective,
+            and the main process's row is kept) with the model in eval mode, at step 0 (unless resuming),
+            every ``eval_every`` steps and at the end; a returned dict goes into every process's history
+            as ``{"step": step, **row}``.
         work: the checkpoint folder (see :mod:`retok.training.checkpoints`); None: no checkpoints, no resume.
         settings: the caller's JSON-able settings that change the result (data, model, recipe);
             a checkpoint of other settings is refused. The loop adds its own and the process count.
@@ -213,38 +291,61 @@ def train(
     from accelerate.utils import broadcast_object_list, gather_object, send_to_device
 
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    sharded = is_sharded(accelerator)
+    if sharded and not accelerator.is_fsdp2:
+        raise RetokError("retok trains under FSDP2 only: set fsdp_version: 2 in the accelerate config (see recipes/accelerate_fsdp.yaml)")
+    if main and not sharded and world > 1 and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        log(f"note: accelerate runs FSDP only on GPUs (or other accelerators); on {accelerator.device.type} these {world} processes "
+            "run DDP, each with the whole model")
     total = config.steps
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [dict(g) for g in param_groups] if param_groups is not None else [{"params": trainable}]
     optimizer = make_optimizer(groups)
     peak_lrs = [g["lr"] for g in optimizer.param_groups]
-    start, history, saved_rng = 0, [], None
+    start, history, saved_rng, state = 0, [], None, None
     state_path = None
     if work is not None:
         work = Path(work)
         state_path = work / STATE_FILE
         run_settings = {"run": settings or {}, "loop": config.result_settings(), "processes": world}
+        if sharded:  # its optimizer state is saved by parameter name, not by position: never resumed by DDP, nor the reverse
+            run_settings["fsdp"] = 2
         open_partial(work, run_settings, restart=restart, main=main, wait=accelerator.wait_for_everyone, log=log, state=state_path)
         if state_path.exists():
             state = load_state(state_path)
-            missing = set(trainable_state(model)) - set(state["params"])
+            missing = {n for n, p in model.named_parameters() if p.requires_grad} - set(state["params"])
             if missing:
                 raise RetokError(f"checkpoint {state_path} lacks {len(missing)} trainable tensors; rerun with --fresh to discard {work} and start over")
-            with torch.no_grad():
-                for n, p in model.named_parameters():
-                    if n in state["params"]:
-                        p.copy_(state["params"][n])
-            optimizer.load_state_dict(state["optimizer"])
+            if not sharded:  # under FSDP the state goes into the sharded model, after prepare
+                with torch.no_grad():
+                    for n, p in model.named_parameters():
+                        if n in state["params"]:
+                            p.copy_(state["params"][n])
+                optimizer.load_state_dict(state["optimizer"])
             start, history, saved_rng = state["step"], state["history"], state["rng"][rank]
             log(f"resuming from step {start} of {total} ({state_path})")
-    ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    if sharded:
+        with tie_visible(model):
+            ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    else:
+        ddp_model, optimizer = accelerator.prepare(model, optimizer)
     net = accelerator.unwrap_model(ddp_model)
+    trainable = [p for p in ddp_model.parameters() if p.requires_grad]  # FSDP replaces the parameters with their shards
+    if sharded:
+        gather_once(ddp_model)
+    if sharded and state is not None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
+        full = StateDictOptions(full_state_dict=True, strict=False)
+        set_model_state_dict(ddp_model, state["params"], options=full)
+        set_optimizer_state_dict(ddp_model, optimizer.optimizer, state["optimizer"], options=full)
+    state = None
 
     def run_evaluation(step: int) -> None:
         if evaluate is None:
             return
         row = None
-        if main:
+        if main or sharded:
             net.eval()
             row = evaluate(step)
             net.train()
@@ -255,8 +356,15 @@ def train(
 
     def checkpoint(step: int) -> None:
         rngs = gather_object([rng_state()])  # a collective: every process takes part, the main one writes
+        if sharded:  # collectives too: the full tensors and optimizer state, gathered onto the main process
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            params = full_state_dict(accelerator, ddp_model, trainable_only=True)
+            optim = get_optimizer_state_dict(ddp_model, optimizer.optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if main:
-            state = {"step": step, "params": trainable_state(net), "optimizer": optimizer.state_dict(), "history": history, "rng": rngs}
+            if not sharded:
+                params, optim = trainable_state(net), optimizer.state_dict()
+            state = {"step": step, "params": params, "optimizer": optim, "history": history, "rng": rngs}
             save_state(state_path, state)
         accelerator.wait_for_everyone()
 
@@ -303,4 +411,5 @@ def train(
     return TrainResult(history, total, time.perf_counter() - began, finished=True)
 
 
-__all__ = ["Replicated", "TrainResult", "TrainerConfig", "indexed_batches", "lr_factor", "rng_state", "set_rng_state", "shard", "train", "trainable_state"]
+__all__ = ["Replicated", "TrainResult", "TrainerConfig", "full_state_dict", "gather_once", "indexed_batches", "is_sharded", "lr_factor", "rng_state", "set_rng_state",
+           "shard", "tie_visible", "train", "trainable_state"]

@@ -130,9 +130,13 @@ class Transplanted:
                 self.checkpoint.write(tmp, max_shard_size=size)
             else:
                 self.model.save_pretrained(tmp, **({"max_shard_size": size} if size is not None else {}))
-            self.tokenizer.save_pretrained(tmp)
-            (tmp / CONFIG_NAME).write_text(json.dumps(self.retok_config(), indent=2) + "\n", encoding="utf-8")
+            self.write_metadata(tmp)
         return Path(path)
+
+    def write_metadata(self, folder: Path) -> None:
+        """The tokenizer (with its chat template) and ``retok_config.json``, into ``folder``."""
+        self.tokenizer.save_pretrained(folder)
+        (folder / CONFIG_NAME).write_text(json.dumps(self.retok_config(), indent=2) + "\n", encoding="utf-8")
 
 
 def specials_summary(specials: dict[str, str], *, shown: int = 4) -> str:
@@ -300,6 +304,9 @@ def transplant(
     check_resources: bool = True,
     allow_pickle: bool = False,
     say: Callable[[str], None] | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    max_shard_size: int | str | None = None,
     **options: Any,
 ) -> Transplanted:
     """Swap the tokenizer of ``model``. Mutates a loaded ``model`` in place (load a fresh copy to keep the original).
@@ -332,6 +339,9 @@ def transplant(
         allow_pickle: load a folder that has only pickle ``.bin`` weights (in memory, through transformers). Off by
             default: unpickling a file can run code.
         say: called with one line of progress (the estimate of memory and disk); the CLI passes ``print``.
+        out: also save the result there (atomically; ``overwrite`` to replace a folder, ``max_shard_size`` as in
+            :meth:`Transplanted.save_pretrained`). On the checkpoint path the unchanged tensors are then copied
+            while the new rows are computed, so the whole takes about as long as copying the checkpoint.
         **options: the method's options (e.g. ``seed=1``).
 
     Returns:
@@ -353,11 +363,17 @@ def transplant(
     config = resolve_config(method, options)  # check the method before any slow loading
     check_donor_use(config.spec, donor is not None)
     scale = check_finetuned_options(base_model, swapped_base, delta_scale)
+    if out is not None:
+        from retok.atomic import check_output_dir
+        from .sharded.writer import parse_size
+
+        check_output_dir(out, overwrite=overwrite)
+        parse_size(max_shard_size)
     folder = checkpoint_path(model, lazy=lazy, base_model=base_model, allow_pickle=allow_pickle)
     if folder is not None:
         return transplant_checkpoint(
             folder, new_tokenizer, config, old_tokenizer=old_tokenizer, donor=donor, check_resources=check_resources,
-            say=say, source_name=os.fspath(model),
+            say=say, source_name=os.fspath(model), out=out, overwrite=overwrite, max_shard_size=max_shard_size,
         )
     # the dtype it was saved in (a bfloat16 model stays bfloat16 on disk; the initializers work in float32 copies),
     # float32 for a fine-tuned variant, whose weight arithmetic (ft + scale * delta) needs it
@@ -401,10 +417,13 @@ def transplant(
     for note in notes:
         if "not copied" in note:
             warnings.warn(note, stacklevel=2)
-    return Transplanted(
+    done = Transplanted(
         new_tokenizer, config, result.report, source_name, notes, variant.record if variant else None, carried_separator(alignment),
         in_memory=model,
     )
+    if out is not None:
+        done.save_pretrained(out, overwrite=overwrite, max_shard_size=max_shard_size)
+    return done
 
 
 def checkpoint_path(model: Any, *, lazy: bool | None, base_model: Any = None, allow_pickle: bool = False) -> Path | None:
@@ -466,15 +485,23 @@ def transplant_checkpoint(
     check_resources: bool = True,
     say: Callable[[str], None] | None = None,
     source_name: str | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    max_shard_size: int | str | None = None,
 ) -> Transplanted:
-    """:func:`transplant` on the checkpoint path: read only the vocabulary-indexed tensors of ``folder``."""
+    """:func:`transplant` on the checkpoint path: read only the vocabulary-indexed tensors of ``folder``.
+
+    With ``out`` the result is also saved there, the unchanged tensors copied while the new rows are computed.
+    """
     from .donor import load_donor
     from .embeddings import check_tokenizer_fits
     from .initializers import init_embeddings
     from .initializers.base import source_statistics
     from .padding import find_padding, padded_rows
-    from .sharded.budget import check_memory, estimate
-    from .sharded.output import CheckpointOutput, set_vocab_size
+    from .sharded.budget import check_disk, check_memory, estimate
+    from .sharded.output import CheckpointOutput, placeholders, set_vocab_size, write_configs, write_while_computing
+    from .sharded.writer import parse_size
+    from retok.progress import bars_on
     from .sharded.source import CheckpointSource
     from retok.loading import load_tokenizer, saved_tokenizer
     from retok.vocab.canonical import VocabAlignment
@@ -494,9 +521,10 @@ def transplant_checkpoint(
     source_ckpt.check_fits(old_tokenizer)
     old_size = max(old_tokenizer.get_vocab().values()) + 1
     new_size = max(new_tokenizer.get_vocab().values()) + 1
+    budget_rows = padded_rows(find_padding(source_ckpt.rows, old_size), new_size)
     budget = estimate(
         rows=source_ckpt.rows, dim=source_ckpt.dim, itemsize=source_ckpt.itemsize, matrices=1 if source_ckpt.layout.tied else 2,
-        new_rows=padded_rows(find_padding(source_ckpt.rows, old_size), new_size),
+        new_rows=budget_rows,
         total_bytes=source_ckpt.checkpoint.total_bytes, embedding_bytes=source_ckpt.embedding_bytes, streams=config.spec.streams,
     )
     if say is not None:
@@ -504,28 +532,44 @@ def transplant_checkpoint(
             f"{budget.describe()}")
     if check_resources:
         check_memory(budget)
+        if out is not None:
+            check_disk(budget, Path(out))
     source = source_ckpt.embeddings(old_tokenizer)
     alignment = VocabAlignment.build(old_tokenizer, new_tokenizer)
     notes: list[str] = []
     configs = source_ckpt.configs()
-    updates = special_id_updates(configs, alignment, notes)
-    source_statistics(source, alignment)  # the one pass over every row; its pages are let go at once
-    source_ckpt.release()
+    updates = special_id_updates(configs, alignment, notes)  # a missing special fails here, before any writing
     donor_view = None if donor is None else load_donor(donor, new_tokenizer)
-    result = init_embeddings(source, new_tokenizer, config, alignment=alignment, donor=donor_view)
-    source_ckpt.release()
-    for cfg, name, value in updates:
-        setattr(cfg, name, value)
-    set_vocab_size(configs[0], result.embeddings.rows)
-    notes += [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n]
-    notes += report_notes(result.report)
-    for note in notes:
-        if "not copied" in note:
-            warnings.warn(note, stacklevel=3)
-    return Transplanted(
-        new_tokenizer, config, result.report, source_name or str(folder), notes, None, carried_separator(alignment),
-        checkpoint=CheckpointOutput(source_ckpt, result.embeddings, configs), budget=budget,
-    )
+    made: list[Transplanted] = []
+
+    def compute() -> dict[str, Any]:
+        source_statistics(source, alignment)  # the one pass over every row; its pages are let go at once
+        source_ckpt.release()
+        result = init_embeddings(source, new_tokenizer, config, alignment=alignment, donor=donor_view)
+        source_ckpt.release()
+        for cfg, name, value in updates:
+            setattr(cfg, name, value)
+        set_vocab_size(configs[0], result.embeddings.rows)
+        extra = [n for n in [_carry_chat_template(old_tokenizer, new_tokenizer)] if n] + report_notes(result.report)
+        for note in notes + extra:
+            if "not copied" in note:
+                warnings.warn(note, stacklevel=4)
+        output = CheckpointOutput(source_ckpt, result.embeddings, configs)
+        made.append(Transplanted(
+            new_tokenizer, config, result.report, source_name or str(folder), notes + extra, None, carried_separator(alignment),
+            checkpoint=output, budget=budget,
+        ))
+        return output.new_tensors()
+
+    if out is None:
+        compute()
+        return made[0]
+    planned = placeholders(source_ckpt, budget_rows)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        write_while_computing(tmp, source_ckpt, planned, compute, max_shard_size=parse_size(max_shard_size), progress=bars_on())
+        write_configs(tmp, configs)
+        made[0].write_metadata(tmp)
+    return made[0]
 
 
 def report_notes(report: InitReport) -> list[str]:

@@ -118,6 +118,7 @@ class InitResult:
 
 
 INITIALIZERS: Registry[MethodSpec] = Registry("initializer")
+COPY_BLOCK = 16384  # matched rows copied per block
 
 
 def register_initializer(
@@ -245,9 +246,11 @@ def init_embeddings(
     if alignment.matches:
         tgt = torch.tensor(list(alignment.matches), dtype=torch.long)
         src = torch.tensor(list(alignment.matches.values()), dtype=torch.long)
-        e_in[tgt] = source.input[src].to(stored)
-        if e_out is not None:
-            e_out[tgt] = source.output[src].to(stored)
+        for start in range(0, len(tgt), COPY_BLOCK):  # in blocks: no full-size gathered copy of a 128k-row matrix
+            block = slice(start, start + COPY_BLOCK)
+            e_in[tgt[block]] = source.input[src[block]].to(stored)
+            if e_out is not None:
+                e_out[tgt[block]] = source.output[src[block]].to(stored)
         labels.update(alignment.kinds.values())
     labels["special-mean"] += len(alignment.unmatched_specials)
     labels["unused-mean"] += len(alignment.unused)

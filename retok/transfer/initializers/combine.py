@@ -24,26 +24,36 @@ def row_mean_std(table: torch.Tensor, rows: torch.Tensor, *, chunk: int = 65536)
     """Per-dimension mean and (unbiased) std of ``table[rows]``: table (V, d), rows (R,) -> (d,), (d,).
 
     Up to ``chunk`` rows are gathered at once (torch's own mean/std); a larger selection (a 262k
-    vocabulary) is reduced over contiguous blocks of ``chunk`` rows, each weighted by a 0/1 mask of
-    the selected rows (one matrix-vector product per block, summed in float64), in two passes: the
-    table is never gathered or copied whole.
+    vocabulary, or a bfloat16 table, upcast a block of about 2**24 values at a time) is reduced in one
+    pass over contiguous blocks: each block's ``var_mean`` in float32, the blocks combined in float64
+    (Chan et al.'s pairwise update). The table is never gathered or copied whole, and a memory-mapped
+    table is read once.
     """
     dtype = computed(table)
     if len(rows) <= chunk and (table.dtype == dtype or len(rows) * table.shape[1] <= 2**24):
         picked = table[rows].to(dtype)
         return picked.mean(0), picked.std(0)
-    mask = torch.zeros(table.shape[0], dtype=dtype)
-    mask[rows] = 1.0
-    count = float(mask.sum())
-    # a bfloat16 table is upcast a block at a time, in blocks of about 2**24 values (64 MiB of float32)
+    keep = torch.zeros(table.shape[0], dtype=torch.bool)
+    keep[rows] = True
     step = chunk if table.dtype == dtype else max(1024, min(chunk, 2**24 // max(table.shape[1], 1)))
-    blocks = [(mask[start : start + step], start) for start in range(0, table.shape[0], step)]
-    block = lambda start: table[start : start + step].to(dtype)  # noqa: E731
-    total = sum((weights @ block(start)).double() for weights, start in blocks)
-    mean = (total / count).to(dtype)
-    squares = sum((weights @ (block(start) - mean).pow(2)).double() for weights, start in blocks)
-    std = (squares / max(count - 1, 1)).sqrt()
-    return mean, std.to(dtype)
+    count = 0
+    mean = torch.zeros(table.shape[1], dtype=torch.float64)
+    m2 = torch.zeros(table.shape[1], dtype=torch.float64)
+    for start in range(0, table.shape[0], step):
+        selected = keep[start : start + step]
+        n = int(selected.sum())
+        if n == 0:
+            continue
+        block = table[start : start + step]
+        block = (block if n == block.shape[0] else block[selected]).to(dtype)
+        var, block_mean = torch.var_mean(block, dim=0, correction=0)
+        delta = block_mean.double() - mean
+        total = count + n
+        mean += delta * (n / total)
+        m2 += var.double() * n + delta.pow(2) * (count * n / total)
+        count = total
+    std = (m2 / max(count - 1, 1)).sqrt()
+    return mean.to(dtype), std.to(dtype)
 
 
 def computed(table: torch.Tensor) -> torch.dtype:

@@ -1,9 +1,10 @@
 """Writing a safetensors checkpoint tensor by tensor: changed tensors from memory, the rest copied byte for byte.
 
 The output is laid out first (:func:`plan_shards`: which tensor goes in which shard, every header known
-before a byte is written), then each shard is written in one pass (:func:`write_shards`). A tensor that
-did not change is copied from the source file with ``copy_file_range`` (no decoding, no page in this
-process's memory), so the written bytes are the source's bytes and the time is the copy's.
+before a byte is written, new tensors by shape and dtype alone), then written by position
+(:class:`ShardFiles`): the unchanged tensors can be copied while the new ones are still being computed.
+A tensor that did not change is copied from the source file with ``copy_file_range`` (no decoding, no
+page in this process's memory), so the written bytes are the source's bytes and the time is the copy's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,7 @@ class OutputTensor:
     def new(cls, name: str, data: torch.Tensor) -> OutputTensor:
         if data.dtype not in CODES:
             raise RetokError(f"cannot write tensor {name!r} of dtype {data.dtype} to safetensors")
-        return cls(name, CODES[data.dtype], tuple(data.shape), data=data.contiguous())
+        return cls(name, CODES[data.dtype], tuple(data.shape), data=data if data.is_meta else data.contiguous())
 
 
 def parse_size(text: str | int | None) -> int | None:
@@ -110,54 +112,84 @@ def header_bytes(tensors: list[OutputTensor]) -> bytes:
     return struct.pack("<Q", len(text)) + text
 
 
-def copy_range(src: TensorEntry, out: int, progress: object | None = None) -> None:
-    """Append ``src``'s bytes to the open file descriptor ``out`` (kernel-side copy where the OS has it)."""
-    with src.file.open("rb") as f:
-        offset, left = src.start, src.nbytes
-        while left:
-            step = min(left, COPY_CHUNK)
-            try:
-                done = os.copy_file_range(f.fileno(), out, step, offset)
-            except (AttributeError, OSError):
-                f.seek(offset)
-                done = os.write(out, f.read(step))
-            if done <= 0:
-                raise RetokError(f"{src.file} ended early while copying {src.name!r}; copy the checkpoint again")
-            offset += done
-            left -= done
-            if progress is not None:
-                progress.update(done)  # type: ignore[attr-defined]
+class ShardFiles:
+    """The output shards of a plan, written in place: headers first, then every tensor at its offset, in any order.
 
+    Writing by position lets the unchanged tensors be copied (:meth:`copy_unchanged`, e.g. in a thread)
+    while the new ones are still being computed, and written last (:meth:`write_new`). A new tensor is
+    planned with a placeholder of its shape and dtype (``OutputTensor.new(name, torch.empty(..., device="meta"))``).
+    """
 
-def write_tensor(t: torch.Tensor, out: int, progress: object | None = None) -> None:
-    view = memoryview(t.reshape(-1).view(torch.uint8).numpy())
-    written = 0
-    while written < len(view):
-        written += os.write(out, view[written : written + COPY_CHUNK])
-    if progress is not None:
-        progress.update(len(view))  # type: ignore[attr-defined]
-
-
-def write_shards(folder: Path, shards: list[tuple[str, list[OutputTensor]]], *, index: bool, progress: object | None = None) -> list[str]:
-    """Write the named ``shards`` into ``folder`` (and, with ``index`` or several shards, the index); returns the file names."""
-    weight_map: dict[str, str] = {}
-    for name, tensors in shards:
-        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, header_bytes(tensors))
+    def __init__(self, folder: Path, shards: list[tuple[str, list[OutputTensor]]], *, index: bool) -> None:
+        self.folder, self.shards, self.index = folder, shards, index
+        self.where: dict[str, tuple[Path, int, OutputTensor]] = {}
+        for name, tensors in shards:
+            offset = len(header_bytes(tensors))
             for t in tensors:
-                if t.source is not None:
-                    copy_range(t.source, fd, progress)
-                else:
-                    write_tensor(t.data, fd, progress)  # type: ignore[arg-type]
-                weight_map[t.name] = name
-        finally:
-            os.close(fd)
-    if index or len(shards) > 1:
-        total = sum(t.nbytes for _, tensors in shards for t in tensors)
-        document = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-        (folder / INDEX_NAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return [name for name, _ in shards]
+                self.where[t.name] = (folder / name, offset, t)
+                offset += t.nbytes
+
+    def create(self) -> None:
+        """Each shard file at its full size, its header written."""
+        for name, tensors in self.shards:
+            header = header_bytes(tensors)
+            with open(self.folder / name, "wb") as f:
+                f.write(header)
+                f.truncate(len(header) + sum(t.nbytes for t in tensors))
+
+    def copy_unchanged(self, progress: object | None = None, stop: threading.Event | None = None) -> None:
+        """Copy every tensor that comes from the source, byte for byte (kernel-side where the OS can)."""
+        for path, offset, t in self.where.values():
+            if t.source is None:
+                continue
+            with t.source.file.open("rb") as src, open(path, "r+b") as out:
+                copy_range(t.source, src.fileno(), out.fileno(), offset, progress, stop)
+
+    def write_new(self, data: dict[str, torch.Tensor], progress: object | None = None) -> None:
+        """Write the new tensors (their dtype and shape must be the planned ones) at their offsets."""
+        for name, tensor in data.items():
+            path, offset, planned = self.where[name]
+            if CODES.get(tensor.dtype) != planned.dtype or tuple(tensor.shape) != planned.shape:
+                raise RuntimeError(f"{name}: planned {planned.dtype} {planned.shape}, got {tensor.dtype} {tuple(tensor.shape)}")
+            view = memoryview(tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
+            with open(path, "r+b") as out:
+                written = 0
+                while written < len(view):
+                    written += os.pwrite(out.fileno(), view[written : written + COPY_CHUNK], offset + written)
+            if progress is not None:
+                progress.update(len(view))  # type: ignore[attr-defined]
+
+    def write_index(self) -> None:
+        if self.index or len(self.shards) > 1:
+            total = sum(t.nbytes for _, tensors in self.shards for t in tensors)
+            weight_map = {t.name: name for name, tensors in self.shards for t in tensors}
+            document = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+            (self.folder / INDEX_NAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.shards]
 
 
-__all__ = ["OutputTensor", "header_bytes", "parse_size", "plan_shards", "shard_names", "write_shards"]
+def copy_range(src: TensorEntry, src_fd: int, out_fd: int, out_offset: int, progress: object | None = None,
+               stop: threading.Event | None = None) -> None:
+    """Copy ``src``'s bytes to ``out_fd`` at ``out_offset`` (``copy_file_range`` where the OS has it)."""
+    offset, left, at = src.start, src.nbytes, out_offset
+    while left:
+        if stop is not None and stop.is_set():
+            return
+        step = min(left, COPY_CHUNK)
+        try:
+            done = os.copy_file_range(src_fd, out_fd, step, offset, at)
+        except (AttributeError, OSError):
+            done = os.pwrite(out_fd, os.pread(src_fd, step, offset), at)
+        if done <= 0:
+            raise RetokError(f"{src.file} ended early while copying {src.name!r}; copy the checkpoint again")
+        offset += done
+        at += done
+        left -= done
+        if progress is not None:
+            progress.update(done)  # type: ignore[attr-defined]
+
+
+__all__ = ["OutputTensor", "ShardFiles", "copy_range", "header_bytes", "parse_size", "plan_shards", "shard_names"]
