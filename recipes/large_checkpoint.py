@@ -9,7 +9,8 @@ For each shape (Llama-3.2-3B: tied, 128,256 x 3,072; Llama-3.1-8B: untied, 128,2
 bfloat16) the recipe writes a safetensors checkpoint in 5 GB shards, one tensor at a time (never the
 model in memory), with a 128,256-entry byte-level tokenizer trained here (128,000 pieces on the
 LibreOffice help text in four languages, plus 256 reserved specials as in Llama-3, no pad token).
-Then, each as its own process measured alone (:func:`retok.measure.run_measured`):
+Then, each as its own process measured alone (:func:`retok.measure.run_measured`), with an empty retok
+cache (so ``compose`` fits its composition from scratch, as on first use):
 
 * the copy floor: ``cp -r`` of the checkpoint, the I/O a transplant cannot avoid;
 * ``retok transplant`` with each method onto a German 32k tokenizer (trained like the source);
@@ -202,10 +203,15 @@ def compare_tensors(source: Path, out: Path, *, skip: set[str]) -> tuple[int, in
     return equal, compared
 
 
-def measured(cmd: list[str], logfile: Path) -> dict:
+def measured(cmd: list[str], logfile: Path, *, cold: bool = True) -> dict:
+    """Run ``cmd`` alone and measure it; ``cold``: with an empty retok cache (compose fits its composition afresh)."""
+    import tempfile
+
     from retok.measure import run_measured
 
-    run = run_measured(cmd, logfile)
+    with tempfile.TemporaryDirectory(prefix="retok-cold-cache-", dir=logfile.parent) as cache:
+        env = {**os.environ, "RETOK_CACHE": cache} if cold else None
+        run = run_measured(cmd, logfile, env=env)
     if run.exit_code != 0:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {run.exit_code}); see {logfile}:\n{logfile.read_text()[-2000:]}")
     return {"seconds": round(run.seconds, 1), "peak_rss_gib": round(run.peak_rss_mib / 1024, 2)}
@@ -232,7 +238,7 @@ def shape_rows(shape: str, methods: list[str], work: Path) -> list[dict]:
     copy = work / f"{shape}-copy"
     shutil.rmtree(copy, ignore_errors=True)
     log("copy floor: cp -r")
-    floor = measured(["cp", "-r", str(src), str(copy)], work / "cp.log")
+    floor = measured(["cp", "-r", str(src), str(copy)], work / "cp.log", cold=False)
     shutil.rmtree(copy)
     rows = []
     for method, target in [(m, german) for m in methods] + [("fvt", src)]:
