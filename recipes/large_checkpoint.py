@@ -121,7 +121,7 @@ def write_checkpoint(shape: str, folder: Path, tokenizer) -> None:
     from transformers import LlamaConfig
 
     from retok.transfer.sharded.layout import meta_model
-    from retok.transfer.sharded.writer import OutputTensor, header_bytes, shard_names
+    from retok.transfer.sharded.writer import OutputTensor, header_bytes, pack_shards, shard_names
 
     hidden, layers, inter, heads, kv, vocab, tied = SHAPES[shape]
     config = LlamaConfig(
@@ -132,14 +132,7 @@ def write_checkpoint(shape: str, folder: Path, tokenizer) -> None:
     model = meta_model(config)
     params = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
     placeholders = [OutputTensor.new(n, torch.empty(s, dtype=torch.bfloat16, device="meta")) for n, s in params]
-    shards: list[list] = [[]]
-    size = 0
-    for t in placeholders:
-        if shards[-1] and size + t.nbytes > SHARD:
-            shards.append([])
-            size = 0
-        shards[-1].append(t)
-        size += t.nbytes
+    shards = pack_shards(placeholders, SHARD)
     folder.mkdir(parents=True)
     generator = torch.Generator().manual_seed(0)
     noise = (torch.randn(64 * 2**20, generator=generator) * 0.02).to(torch.bfloat16)  # 128 MiB, cycled for the body

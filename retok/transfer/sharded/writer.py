@@ -82,15 +82,21 @@ def plan_shards(tensors: list[OutputTensor], source: Checkpoint, max_shard_size:
             home = source.entries[t.name].file if t.name in source.entries else source.files[-1]
             by_file[home].append(t)
         return [(path.name, group) for path, group in by_file.items() if group]
+    shards = pack_shards(tensors, max_shard_size)
+    return list(zip(shard_names(len(shards)), shards))
+
+
+def pack_shards(tensors: list[OutputTensor], max_bytes: int) -> list[list[OutputTensor]]:
+    """``tensors`` in order, in groups of at most ``max_bytes`` (a larger tensor gets a group of its own)."""
     shards: list[list[OutputTensor]] = [[]]
     size = 0
     for t in tensors:
-        if shards[-1] and size + t.nbytes > max_shard_size:
+        if shards[-1] and size + t.nbytes > max_bytes:
             shards.append([])
             size = 0
         shards[-1].append(t)
         size += t.nbytes
-    return list(zip(shard_names(len(shards)), shards))
+    return shards
 
 
 def shard_names(count: int) -> list[str]:
@@ -192,4 +198,4 @@ def copy_range(src: TensorEntry, src_fd: int, out_fd: int, out_offset: int, prog
             progress.update(done)  # type: ignore[attr-defined]
 
 
-__all__ = ["OutputTensor", "ShardFiles", "copy_range", "header_bytes", "parse_size", "plan_shards", "shard_names"]
+__all__ = ["OutputTensor", "ShardFiles", "copy_range", "header_bytes", "pack_shards", "parse_size", "plan_shards", "shard_names"]
