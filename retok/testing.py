@@ -398,3 +398,20 @@ def tiny_unigram_tokenizer(corpus: Iterable[str] = ENGLISH, *, vocab_size: int =
         tok = Tokenizer.from_str(json.dumps(doc))
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+
+
+def saved_tensors(folder: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    """Every tensor of a saved folder's ``*.safetensors`` (all shards) as ``(dtype, shape, raw bytes)``, by name.
+
+    Raw bytes, so that comparing two folders tells ``-0.0`` from ``0.0`` and a changed dtype from a changed value.
+    """
+    from safetensors import safe_open
+
+    out = {}
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(path, "pt") as f:
+            for name in f.keys():
+                t = f.get_tensor(name)
+                out[name] = (str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return out
+

@@ -10,24 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors import safe_open
 
 from retok import transplant
 from retok.assets.store import gemma3_270m, smollm2
 from retok.loading import load_tokenizer
+from retok.testing import saved_tensors
 
 pytestmark = pytest.mark.slow
-
-
-def tensors_of(folder: Path) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        with safe_open(path, "pt") as f:
-            for name in f.keys():
-                t = f.get_tensor(name)
-                out[name] = (str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +31,7 @@ def test_checkpoint_path_and_in_memory_path_write_bit_identical_tensors(tmp_path
     assert lazy.in_memory is None
     lazy.save_pretrained(tmp_path / "lazy")
     transplant(folders[model], tokenizer, "fvt", lazy=False).save_pretrained(tmp_path / "memory")
-    a, b = tensors_of(tmp_path / "lazy"), tensors_of(tmp_path / "memory")
+    a, b = saved_tensors(tmp_path / "lazy"), saved_tensors(tmp_path / "memory")
     assert a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
 
@@ -50,6 +39,6 @@ def test_checkpoint_path_and_in_memory_path_write_bit_identical_tensors(tmp_path
 @pytest.mark.parametrize("model", ["smollm2", "gemma"])
 def test_checkpoint_path_onto_its_own_tokenizer_writes_every_tensor_unchanged(tmp_path, folders, model):
     transplant(folders[model], folders[model], "fvt").save_pretrained(tmp_path / "out")
-    source, out = tensors_of(folders[model]), tensors_of(tmp_path / "out")
+    source, out = saved_tensors(folders[model]), saved_tensors(tmp_path / "out")
     assert source.keys() == out.keys()
     assert [k for k in source if source[k] != out[k]] == []

@@ -14,28 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from retok import transplant
 from retok.errors import RetokError
-from retok.testing import GERMAN, tiny_llama, tiny_tokenizer
+from retok.testing import GERMAN, saved_tensors, tiny_llama, tiny_tokenizer
 from retok.transfer.padding import find_padding, padded_rows, padding_rows
 from retok.transfer.sharded import budget as budget_module
 from retok.transfer.sharded import writer as writer_module
 from retok.transfer.sharded.files import Checkpoint
 from retok.transfer.sharded.writer import parse_size
 from retok.transfer.transplant import specials_summary
-
-
-def tensors_of(folder: Path) -> dict[str, bytes]:
-    """Every tensor of a saved folder as (dtype, shape, raw bytes), over all its shards."""
-    out = {}
-    for path in sorted(folder.glob("*.safetensors")):
-        with safe_open(path, "pt") as f:
-            for name in f.keys():
-                t = f.get_tensor(name)
-                out[name] = (str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return out
 
 
 def digest(folder: Path) -> str:
@@ -65,7 +53,7 @@ def test_checkpoint_and_in_memory_paths_write_identical_tensors(tmp_path, tokeni
     src = save_model(tmp_path / "src", old, tie=tie, dtype=dtype)
     transplant(src, new, method, lazy=True).save_pretrained(tmp_path / "lazy")
     transplant(src, new, method, lazy=False).save_pretrained(tmp_path / "memory")
-    lazy, memory = tensors_of(tmp_path / "lazy"), tensors_of(tmp_path / "memory")
+    lazy, memory = saved_tensors(tmp_path / "lazy"), saved_tensors(tmp_path / "memory")
     assert lazy.keys() == memory.keys()
     assert all(lazy[k] == memory[k] for k in lazy)
     assert lazy["model.embed_tokens.weight"][0] == str(dtype)  # written in the checkpoint's own dtype
@@ -79,7 +67,7 @@ def test_identity_on_a_sharded_checkpoint_keeps_every_tensor_and_the_shards(tmp_
     result = transplant(src, old, "fvt")
     assert result.in_memory is None  # nothing but the embeddings was read
     result.save_pretrained(tmp_path / "out")
-    assert tensors_of(tmp_path / "out") == tensors_of(src)
+    assert saved_tensors(tmp_path / "out") == saved_tensors(src)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.safetensors")) == sorted(p.name for p in src.glob("*.safetensors"))
     index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
     assert index["weight_map"] == json.loads((src / "model.safetensors.index.json").read_text())["weight_map"]
@@ -90,7 +78,7 @@ def test_non_embedding_tensors_are_copied_byte_for_byte(tmp_path, tokenizers, ti
     old, new = tokenizers
     src = save_model(tmp_path / "src", old, tie=tie, shard="40KB")
     transplant(src, new, "fvt").save_pretrained(tmp_path / "out")
-    source, out = tensors_of(src), tensors_of(tmp_path / "out")
+    source, out = saved_tensors(src), saved_tensors(tmp_path / "out")
     changed = {k for k in source if source[k] != out.get(k)}
     assert changed == ({"model.embed_tokens.weight"} if tie else {"model.embed_tokens.weight", "lm_head.weight"})
     config = json.loads((tmp_path / "out" / "config.json").read_text())
@@ -218,7 +206,7 @@ def test_a_cached_hub_id_takes_the_checkpoint_path(tmp_path, tokenizers, monkeyp
     result = transplant("someone/tiny", new, "fvt")
     assert result.checkpoint is not None and result.in_memory is None
     result.save_pretrained(tmp_path / "out")
-    assert tensors_of(tmp_path / "out")["model.embed_tokens.weight"][1][0] == len(new)
+    assert saved_tensors(tmp_path / "out")["model.embed_tokens.weight"][1][0] == len(new)
 
 
 # --- pure pieces ---------------------------------------------------------------------------
@@ -288,7 +276,7 @@ def test_transplant_straight_to_a_folder_writes_what_save_pretrained_writes(tmp_
     src = save_model(tmp_path / "src", old, tie=tie, dtype=torch.bfloat16, shard="40KB")
     transplant(src, new, "fvt", out=tmp_path / "direct")
     transplant(src, new, "fvt").save_pretrained(tmp_path / "two-step")
-    assert tensors_of(tmp_path / "direct") == tensors_of(tmp_path / "two-step")
+    assert saved_tensors(tmp_path / "direct") == saved_tensors(tmp_path / "two-step")
     for name in ("config.json", "model.safetensors.index.json", "tokenizer.json"):
         assert (tmp_path / "direct" / name).read_text() == (tmp_path / "two-step" / name).read_text()
 

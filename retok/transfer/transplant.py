@@ -247,7 +247,7 @@ def special_id_updates(
             if name == "pad_token_id":  # GPT-2, StarCoder, Llama-3 base: no pad token; padding follows the new tokenizer
                 eos = remap(source_eos, "eos_token_id") if value == source_eos and source_eos is not None else None
                 note = (
-                    f"pad_token_id: the new tokenizer has no pad token; "
+                    "pad_token_id: the new tokenizer has no pad token; "
                     + (f"the model's pad {token!r} was its eos, so pad is the new eos (id {eos})" if eos is not None else "pad_token_id is now unset (None)")
                 )
                 if notes is not None and note not in notes:
@@ -428,6 +428,7 @@ def transplant(
 
 def checkpoint_path(model: Any, *, lazy: bool | None, base_model: Any = None, allow_pickle: bool = False) -> Path | None:
     """The checkpoint folder when :func:`transplant` takes the checkpoint path, else None (load in memory)."""
+    from .sharded.files import pickle_refusal
     from .sharded.source import checkpoint_folder, has_pickle_only, has_safetensors
 
     if lazy is False:
@@ -465,14 +466,6 @@ def check_new_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
             f"the new tokenizer (--tokenizer) has {len(vocab)} entries but ids up to {size - 1}, so {holes} rows would hold no token "
             f"(highest: {', '.join(f'{t!r} = {i}' for t, i in far)}); renumber those added tokens in its tokenizer.json"
         )
-
-
-def pickle_refusal(folder: Path) -> str:
-    return (
-        f"{folder} has only pickle (.bin) weights, which retok does not unpickle unless asked (loading a pickle can run code): "
-        "pass --allow-pickle (allow_pickle=True) if you trust the file, or convert it once with "
-        "`AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir)` in a trusted environment"
-    )
 
 
 def transplant_checkpoint(

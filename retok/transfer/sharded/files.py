@@ -88,13 +88,23 @@ def weight_files(folder: Path) -> list[Path]:
     others = sorted(folder.glob("*.safetensors"))
     if len(others) == 1:
         return others
-    if any((folder / n).exists() for n in PICKLE_NAMES) or any(folder.glob("pytorch_model-*.bin")):
-        raise RetokError(
-            f"{folder} has only pickle (.bin) weights, which retok does not unpickle (loading a pickle can run code); "
-            "convert them once with `retok convert-weights --model DIR` or `model.save_pretrained(dir)` in a trusted "
-            "environment, or pass --in-memory --trust-pickle to load them with transformers"
-        )
+    if has_pickle_weights(folder):
+        raise RetokError(pickle_refusal(folder))
     raise RetokError(f"{folder} has no model.safetensors (or index); pass a folder saved by save_pretrained")
+
+
+def has_pickle_weights(folder: Path) -> bool:
+    """Whether ``folder`` holds pickle ``.bin`` weights (``pytorch_model.bin``, its index or its shards)."""
+    return any((folder / n).exists() for n in PICKLE_NAMES) or any(folder.glob("pytorch_model*.bin"))
+
+
+def pickle_refusal(folder: Path) -> str:
+    """The one-line refusal of a folder whose only weights are pickle ``.bin`` files."""
+    return (
+        f"{folder} has only pickle (.bin) weights, which retok does not unpickle unless asked (loading a pickle can run code): "
+        "pass --allow-pickle (allow_pickle=True) if you trust the file, or convert it once with "
+        "`AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir)` in a trusted environment"
+    )
 
 
 class Checkpoint:
@@ -167,4 +177,4 @@ class MappedTensor:
             self.map.madvise(mmap.MADV_DONTNEED)
 
 
-__all__ = ["CODES", "Checkpoint", "DTYPES", "INDEX_NAME", "MappedTensor", "SINGLE_NAME", "TensorEntry", "read_header", "weight_files"]
+__all__ = ["CODES", "Checkpoint", "DTYPES", "INDEX_NAME", "MappedTensor", "has_pickle_weights", "pickle_refusal", "SINGLE_NAME", "TensorEntry", "read_header", "weight_files"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from retok.errors import RetokError
-from .files import INDEX_NAME, PICKLE_NAMES, Checkpoint, MappedTensor
+from .files import INDEX_NAME, Checkpoint, MappedTensor, has_pickle_weights
 from .layout import EmbeddingLayout, embedding_layout
 
 
@@ -27,7 +27,7 @@ def has_safetensors(folder: Path) -> bool:
 
 
 def has_pickle_only(folder: Path) -> bool:
-    return not has_safetensors(folder) and (any((folder / n).exists() for n in PICKLE_NAMES) or any(folder.glob("pytorch_model*.bin")))
+    return not has_safetensors(folder) and has_pickle_weights(folder)
 
 
 def checkpoint_folder(ref: Any) -> Path | None:
