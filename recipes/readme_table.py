@@ -7,7 +7,8 @@ How to run:
     python recipes/readme_table.py supertokens runs/supertokens  # after `python recipes/supertokens.py`
     python recipes/readme_table.py hypernet runs/hypernet-benchmark  # after `python recipes/hypernet_benchmark.py`
     python recipes/readme_table.py hypernet-longer runs/hypernet-benchmark-400  # the same benchmark for a --steps 400 hypernetwork
-    python recipes/readme_table.py payoff-hypernet runs/payoff-hypernet  # after `payoff.py --method hypernet ...`
+    python recipes/readme_table.py tasks $(retok assets --path lm-eval-tasks)  # the lm-eval tasks as built
+    python recipes/readme_table.py task-check runs/task-check  # after `python recipes/task_check.py`
     python recipes/readme_table.py zip2zip runs/zip2zip-benchmark  # after `python recipes/zip2zip_benchmark.py`
     python recipes/readme_table.py donor runs/donor-benchmark  # after `python recipes/donor_benchmark.py`
     python recipes/readme_table.py large-checkpoint runs/large-checkpoint.json  # after `python recipes/large_checkpoint.py`
@@ -32,13 +33,25 @@ def render_demo(run: Path) -> str:
     )
 
 
-def render_payoff(run: Path, name: str = "payoff") -> str:
-    """The table, plus the curve and the JSON copied to docs/ (runs/ is not committed)."""
+def render_payoff(run: Path) -> str:
+    """The payoff table, plus its figure and JSON copied to docs/ (runs/ is not committed)."""
     docs = Path(__file__).resolve().parents[1] / "docs"
     docs.mkdir(exist_ok=True)
-    shutil.copyfile(run / "curve.png", docs / f"{name}-curve.png")
-    shutil.copyfile(run / "results.json", docs / f"{name}-results.json")
-    return (run / "results.md").read_text(encoding="utf-8") + f"\n![held-out BPB against training bytes](docs/{name}-curve.png)\n"
+    shutil.copyfile(run / "payoff.png", docs / "payoff.png")
+    shutil.copyfile(run / "results.json", docs / "payoff-results.json")
+    return (run / "results.md").read_text(encoding="utf-8") + "\n![German BPB while training, German vs English BPB, task accuracies](docs/payoff.png)\n"
+
+
+def render_tasks(folder: Path) -> str:
+    """retok's lm-eval tasks as built (``index.json`` of the task folder: items, metric, chance)."""
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))["tasks"]
+    rows = [f"| `{name}` | {t['what']} | {t['items']} | {t['metric']} | {t['chance'] if t['chance'] is not None else ''} |"
+            for name, t in index.items()]
+    return "\n".join(["| task | asks | items | metric | chance |", "|---|---|---:|---|---:|", *rows, ""])
+
+
+def render_task_check(run: Path) -> str:
+    return (run / "results.md").read_text(encoding="utf-8")
 
 
 def render_init(run: Path) -> str:
@@ -151,7 +164,7 @@ def render_moved(_: Path) -> str:
 
 RENDERERS = {"moved": render_moved, "demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
-             "payoff-hypernet": lambda run: render_payoff(run, "payoff-hypernet"), "zip2zip": render_zip2zip,
+             "tasks": render_tasks, "task-check": render_task_check, "zip2zip": render_zip2zip,
              "dynamic": render_dynamic, "donor": render_donor, "large-checkpoint": render_large_checkpoint}
 
 

@@ -2,7 +2,7 @@
 
     retok methods
     retok transplant --model DIR --tokenizer DIR --method fvt --out DIR [--base-model DIR [--swapped-base DIR] [--delta-scale 0.5]]
-    retok eval --model DIR --text FILE
+    retok eval --model DIR --text FILE | --tasks NAMES|list
     retok train-tokenizer --corpus FILE --vocab-size N --kind bpe --like DIR --out DIR [--supertokens]
     retok assets [--fetch]
     retok demo --out DIR
@@ -158,6 +158,12 @@ def _check_donor_flag(method: str, described: dict, donor: str | None) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.tasks is not None:
+        return _eval_tasks(args)
+    if args.text is None:
+        raise RetokError("retok eval needs --text FILE (bits per byte of a text) or --tasks NAMES (lm-eval tasks; --tasks list shows retok's)")
+    if args.model is None:
+        raise RetokError("retok eval needs --model DIR|ID: the model to score")
     from .data import held_out_text
     from .transfer.embeddings import check_tokenizer_fits
     from .eval import bits_per_byte
@@ -181,13 +187,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if separator is not None:
             print(f"separator: {separator} (carries the source model's separator row; retok_config.json)", file=sys.stderr)
     result = bits_per_byte(
-        model, tokenizer, text, window=args.window, batch_size=args.batch_size, separator=separator, strict=args.strict
+        model, tokenizer, text, window=args.window, batch_size=args.batch_size, separator=separator, strict=args.strict,
+        window_start=args.window_start,
     )
     print(json.dumps(result.to_dict(), indent=2))
     if args.json:
         from .atomic import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
+    return 0
+
+
+def _list_tasks(folder: str | None) -> int:
+    from pathlib import Path
+
+    from .tasks import TAGS, TASKS
+    from .tasks.folder import default_task_folder, read_index
+
+    where = Path(folder) if folder else default_task_folder()
+    built = read_index(where)["tasks"] if (where / "index.json").is_file() else {}
+    for name, spec in TASKS.items():
+        items = f"{built[name]['items']} items" if name in built else "not built yet"
+        print(f"{name:24} {spec.metric:16} {items:14} {spec.what}")
+    print("tags: " + "; ".join(f"{tag}: {', '.join(names)}" for tag, names in TAGS.items()))
+    state = "" if built else " (built on first use, or now by `retok assets --fetch lm-eval-tasks`)"
+    print(f"task folder: {where}{state}")
+    print(f"lm_eval --model hf --model_args pretrained=DIR,max_length=256 --include_path {where} --tasks retok")
+    return 0
+
+
+def _eval_tasks(args: argparse.Namespace) -> int:
+    from .tasks import check_tasks
+
+    names = [n for n in args.tasks.split(",") if n]
+    if names == ["list"]:
+        return _list_tasks(args.task_folder)
+    names = check_tasks(names)  # a misspelled task fails before the model loads
+    if args.model is None:
+        raise RetokError("retok eval --tasks needs --model DIR|ID: the model to run the tasks on")
+    if args.text is not None:
+        raise RetokError("pass either --text (bits per byte of a text) or --tasks (lm-eval tasks), not both")
+    if args.json:
+        from .atomic import check_output_file
+
+        check_output_file(args.json, flag="--json")
+    from .tasks import evaluate
+
+    results = evaluate(args.model, names, task_folder=args.task_folder, batch_size=args.batch_size, window=args.window,
+                       limit=args.limit, device=args.device, dtype=args.dtype, separator=args.separator)
+    print(results.table())
+    if args.json:
+        from .atomic import atomic_write_text
+
+        summary = {"model": str(args.model), "limit": args.limit, "tasks": {n: results.metrics(n) for n in names}}
+        atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
     return 0
 
 
@@ -364,13 +417,20 @@ def build_parser(method: str = "fvt") -> argparse.ArgumentParser:
     add_config_flags(p, _method_description(method)["options"])
     p.set_defaults(func=cmd_transplant)
 
-    p = sub.add_parser("eval", help="bits per byte and tokens per byte of a model on a text")
-    p.add_argument("--model", required=True, help="HF folder or hub id")
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the one in --model)")
-    p.add_argument("--text", required=True, help="UTF-8 text file to score")
+    p = sub.add_parser("eval", help="bits per byte of a model on a text, or lm-eval tasks (retok's, built from held-out text, or any lm-eval task)")
+    p.add_argument("--model", help="HF folder or hub id")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the one in --model; --text only)")
+    p.add_argument("--text", help="UTF-8 text file to score")
+    p.add_argument("--tasks", help="comma-separated lm-eval tasks or tags (retok, retok_choice, retok_bpb); list: show retok's tasks")
+    p.add_argument("--task-folder", help="retok's lm-eval task folder (default: the cached one, built on first use)")
+    p.add_argument("--limit", type=argument_type(int, min=1), help="--tasks: at most this many items per task (a quick look)")
+    p.add_argument("--device", default="cpu", help="--tasks: where the model runs (cpu, cuda)")
     p.add_argument("--heldout", action="store_true", help="score only the held-out paragraphs of --text (the project's split)")
     p.add_argument("--max-bytes", type=argument_type(int, min=0), default=65536, help="score at most this many bytes (0: all; default 65536)")
-    p.add_argument("--window", type=argument_type(int, min=2), default=256, help="tokens per scoring window")
+    p.add_argument("--window", type=argument_type(int, min=2), default=256, help="tokens per scoring window (--tasks: of the rolling tasks)")
+    p.add_argument("--window-start", default="separator", choices=["separator", "previous"],
+                   help="what each window after the first starts with: the separator (retok's protocol) or the previous "
+                   "window's last token (lm-eval's rolling windows)")
     p.add_argument("--batch-size", type=argument_type(int, min=1), default=8)
     p.add_argument(
         "--separator",

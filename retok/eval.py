@@ -18,6 +18,9 @@ The protocol (the project's default, so that numbers from different tools agree)
    ``<|endoftext|>`` for SmolLM2 and tokenizers derived from it, ``<bos>`` for Gemma). A retok
    transplant records the new token that carries its source model's separator row
    (``retok_config.json`` ``"separator"``), and ``retok eval`` starts its windows with that one.
+   ``window_start="previous"`` starts every window after the first with the last token of the window
+   before it instead (lm-eval-harness's rolling windows, ``loglikelihood_rolling`` with ``max_length=window``);
+   the default keeps every window a fresh document start, so a number does not depend on where a window cut.
 4. ``bpb = sum of next-token NLL in nats / (ln 2 * UTF-8 bytes of the text)``; the NLL is taken
    from a float32 (or wider) log-softmax even for bf16/fp16 models and summed in float64.
 5. ``tokens_per_byte = n_tokens / n_bytes`` measures how much the tokenizer shortens the text.
@@ -32,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -248,6 +251,7 @@ def bits_per_byte(
     separator: str | int | None = None,
     progress: bool = True,
     strict: bool = True,
+    window_start: Literal["separator", "previous"] = "separator",
 ) -> EvalResult:
     """Score ``text`` under ``model`` + ``tokenizer`` by the protocol in the module docstring.
 
@@ -263,6 +267,8 @@ def bits_per_byte(
         separator: the token fed before each window; see :func:`document_separator`.
         progress: show a tqdm bar over windows.
         strict: require ``decode(encode(text)) == text``.
+        window_start: what every window after the first starts with: the separator (retok's protocol) or the
+            previous window's last token (lm-eval-harness's rolling windows).
 
     Returns:
         An :class:`EvalResult`.
@@ -277,6 +283,8 @@ def bits_per_byte(
         raise RetokError(f"window must be a positive number of tokens, got {window}")
     if batch_size < 1:
         raise RetokError(f"batch_size must be at least 1, got {batch_size}")
+    if window_start not in ("separator", "previous"):
+        raise RetokError(f"window_start must be 'separator' or 'previous', got {window_start!r}")
     sep = document_separator(tokenizer, separator)
     n_bytes = len(text.encode("utf-8"))
 
@@ -293,11 +301,16 @@ def bits_per_byte(
         if n_tokens % window:
             batches.append(all_ids[n_full * window :].unsqueeze(0))  # (1, n_tokens % window)
         n_windows = n_full + (1 if n_tokens % window else 0)
+        starts = torch.full((n_windows,), sep, dtype=torch.long)  # (n_windows,) the first input of each window
+        if window_start == "previous":
+            starts[1:] = all_ids[window - 1 : (n_windows - 1) * window : window]
 
         nll = 0.0  # Python float is float64
         with tqdm(total=n_windows, desc="bits per byte", unit="window", disable=not bars_on(progress)) as bar:
+            done = 0
             for targets in batches:
-                seps = torch.full((targets.shape[0], 1), sep, dtype=torch.long)
+                seps = starts[done : done + targets.shape[0], None]  # (B, 1)
+                done += targets.shape[0]
                 inputs = torch.cat([seps, targets[:, :-1]], dim=1)  # (B, T)
                 nll += _window_nll(model, inputs.to(device), targets.to(device))
                 bar.update(targets.shape[0])

@@ -81,16 +81,15 @@ def test_aligned_blocks_keep_the_student_blocks_and_their_chunks_spell_the_same_
         assert batch["student_chunks"][j, 0] == -1  # the first token has no prediction
 
 
-def test_auto_distils_from_the_recorded_source_and_falls_back_to_lm_without_it(tmp_path, source, transplanted):
+def test_auto_trains_lm_and_says_how_to_distil_while_alm_needs_a_loadable_teacher(tmp_path, source, transplanted):
     auto = FinetuneConfig(**{**SMALL.__dict__, "objective": "auto"})
-    result = finetune(transplanted, TRAIN, tmp_path / "a", auto, **quiet)
-    assert result.objective == "lm+alm"
-    steps = [h for h in result.history if "loss" in h]
-    assert all("lm" in h and "alm" in h for h in steps)
-    shutil.rmtree(source)
     said = []
-    assert finetune(transplanted, TRAIN, tmp_path / "b", auto, progress=False, log=said.append).objective == "lm"
-    assert any("cannot be loaded here" in s for s in said)
+    result = finetune(transplanted, TRAIN, tmp_path / "a", auto, progress=False, log=said.append)
+    assert result.objective == "lm" and any("--objective lm+alm" in s for s in said)
+    both = finetune(transplanted, TRAIN, tmp_path / "b", FinetuneConfig(**{**SMALL.__dict__, "objective": "lm+alm"}), **quiet)
+    assert both.objective == "lm+alm"
+    assert all("lm" in h and "alm" in h for h in both.history if "loss" in h)
+    shutil.rmtree(source)
     with pytest.raises(RetokError, match="cannot be loaded"):
         finetune(transplanted, TRAIN, tmp_path / "c", FinetuneConfig(**{**SMALL.__dict__, "objective": "alm"}), **quiet)
 

@@ -186,7 +186,7 @@ def test_finetune_under_fsdp_trains_as_one_process_and_saves_a_plain_folder(tmp_
     (tmp_path / "eval.txt").write_text(EVAL, encoding="utf-8")
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in FINETUNE.items()]
     run = launch(tmp_path, "retok", "finetune", "--model", str(model), "--train", "de.txt", "--eval", "eval.txt", "--out", "fsdp", *flags)
-    assert "objective lm: distillation (alm) does not run with the model sharded" in run.stdout  # auto would be lm+alm here
+    assert "objective lm (auto)" in run.stdout
     one = finetune(model, tmp_path / "de.txt", tmp_path / "one", FinetuneConfig(**FINETUNE, objective="lm"),
                    eval_text=EVAL, progress=False, log=lambda _: None)
     history = json.loads((tmp_path / "fsdp" / "finetune_history.json").read_text())

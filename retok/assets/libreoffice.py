@@ -41,6 +41,7 @@ LOHELP_HELP_DIR = Path("usr/share/libreoffice/help")
 LOHELP_FILES = (
     *(f"lohelp.{lang}.txt" for lang in LOHELP_LANGS),
     *(f"lohelp.en-{lang}.tsv" for lang in LOHELP_PAIR_LANGS),
+    *(f"lohelp.en-{lang}.pages.txt" for lang in LOHELP_PAIR_LANGS),
     "index.json",
 )
 
@@ -67,6 +68,11 @@ class LoHelp:
         """``lohelp.en-<lang>.tsv``: ``english<TAB>translation`` per line; lang in de, fr, es."""
         _check_lang(lang, LOHELP_PAIR_LANGS, "pairs")
         return self.root / f"lohelp.en-{lang}.tsv"
+
+    def pair_pages(self, lang: str) -> Path:
+        """``lohelp.en-<lang>.pages.txt``: the help page (relative path) of each line of :meth:`pairs`, line for line."""
+        _check_lang(lang, LOHELP_PAIR_LANGS, "pair_pages")
+        return self.root / f"lohelp.en-{lang}.pages.txt"
 
     def index(self) -> dict[str, Any]:
         """The contents of ``index.json``: line and byte counts of every file, package versions."""
@@ -171,7 +177,8 @@ def extract_lohelp(
       occurrence wins;
     * pairs: for pages with the same paragraph count in English and the other language, the
       paragraphs zipped; kept when the English side has >= 3 words and differs from the other,
-      first occurrence of each pair wins; tabs inside a paragraph become spaces.
+      first occurrence of each pair wins; tabs inside a paragraph become spaces; the page of
+      each pair line goes to ``lohelp.en-<lang>.pages.txt``, line for line.
     """
     help_dir, out_dir = Path(help_dir), Path(out_dir)
     if "en" not in langs:
@@ -200,9 +207,10 @@ def extract_lohelp(
         lines = _monolingual(paragraphs[lang], pages)
         index["files"][f"lohelp.{lang}.txt"] = _write_lines(out_dir / f"lohelp.{lang}.txt", lines)
     for lang in (lang for lang in LOHELP_PAIR_LANGS if lang in langs):
-        lines, aligned = _pairs(paragraphs["en"], paragraphs[lang], pages)
+        lines, line_pages, aligned = _pairs(paragraphs["en"], paragraphs[lang], pages)
         entry = _write_lines(out_dir / f"lohelp.en-{lang}.tsv", lines)
         index["files"][f"lohelp.en-{lang}.tsv"] = {**entry, "aligned_pages": aligned}
+        index["files"][f"lohelp.en-{lang}.pages.txt"] = _write_lines(out_dir / f"lohelp.en-{lang}.pages.txt", line_pages)
     return index
 
 
@@ -218,10 +226,11 @@ def _monolingual(by_page: Mapping[str, list[str]], pages: Sequence[str]) -> list
     return out
 
 
-def _pairs(en: Mapping[str, list[str]], xx: Mapping[str, list[str]], pages: Sequence[str]) -> tuple[list[str], int]:
-    """``en<TAB>xx`` lines from pages with equal paragraph counts, and how many pages aligned."""
+def _pairs(en: Mapping[str, list[str]], xx: Mapping[str, list[str]], pages: Sequence[str]) -> tuple[list[str], list[str], int]:
+    """``en<TAB>xx`` lines from pages with equal paragraph counts, the page of each line, and how many pages aligned."""
     seen: set[tuple[str, str]] = set()
     out = []
+    line_pages = []
     aligned = 0
     for page in pages:
         a, b = en.get(page, []), xx.get(page, [])
@@ -232,7 +241,8 @@ def _pairs(en: Mapping[str, list[str]], xx: Mapping[str, list[str]], pages: Sequ
             if len(x.split()) >= _MIN_WORDS_PAIR and x != y and (x, y) not in seen:
                 seen.add((x, y))
                 out.append(x.replace("\t", " ") + "\t" + y.replace("\t", " "))
-    return out, aligned
+                line_pages.append(page)
+    return out, line_pages, aligned
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> dict[str, int]:

@@ -19,7 +19,6 @@ folder described in :mod:`retok.cache`. :func:`status` lists what is there, for 
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import json
 import logging
@@ -360,10 +359,22 @@ def _minilm(*, progress: bool) -> Path:
 
 @dataclass(frozen=True)
 class Fetchable:
-    """An asset ``retok assets --fetch NAME`` prepares; ``fetch(progress=...)`` returns its folder (or file)."""
+    """An asset ``retok assets --fetch NAME`` prepares; ``fetch(progress=...)`` returns its folder (or file).
+
+    ``fetch`` may be ``"module:function"``, imported when the asset is fetched: how an asset built by a package
+    above this one (the lm-eval tasks read FreeDict through :mod:`retok.transfer.static`) is listed here without
+    an import cycle.
+    """
 
     what: str
-    fetch: Callable[..., Path]
+    fetch: Callable[..., Path] | str
+
+    def prepare(self, *, progress: bool) -> Path:
+        build = self.fetch
+        if isinstance(build, str):
+            module, _, name = build.partition(":")
+            build = getattr(importlib.import_module(module), name)
+        return Path(build(progress=progress))
 
 
 #: every asset retok knows, by the name ``retok assets --fetch`` / ``--path`` take
@@ -373,6 +384,8 @@ FETCHABLE: dict[str, Fetchable] = {
     "lohelp": Fetchable("the LibreOffice help text in en, de, fr, es and the en-xx pairs", lambda *, progress: lohelp(progress=progress).root),
     "manpages": Fetchable("the system's man pages as paragraphs (~10 min)", manpages),
     "minilm": Fetchable("all-MiniLM-L6-v2, the sentence encoder of tokenadapt's auxiliary space (83 MB)", _minilm),
+    "lm-eval-tasks": Fetchable("retok's lm-eval task folder, built from held-out LibreOffice help and FreeDict (for lm_eval --include_path)",
+                               "retok.tasks.folder:task_folder"),
 }
 #: what a bare ``retok assets --fetch`` prepares: the demo's assets
 DEFAULT_FETCH = ("smollm2", "lohelp")
@@ -382,7 +395,7 @@ def fetch(name: str, *, progress: bool = True) -> Path:
     """Prepare asset ``name`` of :data:`FETCHABLE` (once; then from the cache) and return where it is."""
     if name not in FETCHABLE:
         raise RetokError(f"unknown asset {name!r}; retok knows {', '.join(FETCHABLE)}")
-    return Path(FETCHABLE[name].fetch(progress=progress))
+    return FETCHABLE[name].prepare(progress=progress)
 
 
 # Assets fetched on demand with one folder per variant directly under the cache (FreeDict: one
@@ -392,6 +405,7 @@ def fetch(name: str, *, progress: bool = True) -> Path:
 # marker "asset" -> (what the folder holds, where it comes from)
 ON_DEMAND_ASSETS = {
     "freedict": ("FreeDict word pairs (pairs.tsv)", "apt-get download dict-freedict-<pair>, ~30 s for eng-deu"),
+    "lm-eval-tasks": ("retok's lm-eval tasks (YAML + JSONL)", "retok assets --fetch lm-eval-tasks, ~10 s after lohelp and FreeDict"),
 }
 
 

@@ -17,8 +17,8 @@ transplant, every embedding row trains and the run says so.
 
 The objective (:data:`OBJECTIVE_CHOICES`): next-token loss (``lm``), self-distillation from the
 original model through the original tokenizer (``alm``, :mod:`retok.training.distill.objective`), or both. ``auto``
-takes ``lm+alm`` when the folder is a transplant whose source model (``retok_config.json``
-``source_model``) can be loaded, else ``lm``; ``teacher=`` names another teacher.
+takes :data:`AUTO_OBJECTIVE` (``lm``: what the payoff benchmark measured best after a swap); ``lm+alm`` and ``alm``
+distil from the transplant's source model (``retok_config.json`` ``source_model``) or ``teacher=``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class FinetuneConfig(Checked):
     seed: int = option(0, "seed of the data order and of every random draw", min=0)
     dtype: Literal["float32", "bfloat16"] = option("float32", "bfloat16 on GPUs")
     objective: Literal["auto", "lm", "alm", "lm+alm"] = option(
-        "auto", "next-token loss (lm), distillation from the original model (alm), or both; auto: lm+alm for a transplant whose source model loads, else lm")
+        "auto", "next-token loss (lm), distillation from the original model (alm), or both; auto: lm, the objective the payoff "
+        "benchmark (recipes/payoff.py, README) measured best after a swap")
     alm_chunks: Literal["space", "unconstrained"] = option("space", "ALM chunks: words with their leading space, or the minimal chunks both tokenizations end on")
     alm_divergence: Literal["binary_ce", "reverse_binary_kl", "abs"] = option("binary_ce", "how ALM compares teacher and student chunk likelihoods")
     alm_temperature: float = option(100.0, "ALM temperature: chunk log-probs are divided by it before binarizing", above=0.0)
@@ -122,6 +123,11 @@ def reachable(ref: str | os.PathLike) -> bool:
         return False
 
 
+#: what ``objective="auto"`` trains: the objective the payoff benchmark (``recipes/payoff.py``, README) measured best
+#: after a swap (see the README's payoff table for the arms and what each measured).
+AUTO_OBJECTIVE = "lm"
+
+
 def choose_objective(model_dir: str | os.PathLike, objective: str, teacher: str | os.PathLike | None,
                      *, sharded: bool = False) -> tuple[str, str | None, list[str]]:
     """The objective to train (``auto`` resolved), its teacher (None for ``lm``), and a note on the choice.
@@ -132,6 +138,9 @@ def choose_objective(model_dir: str | os.PathLike, objective: str, teacher: str 
     """
     if objective == "lm":
         return "lm", None, []
+    if objective == "auto" and AUTO_OBJECTIVE == "lm":
+        return "lm", None, ["objective lm (auto): plain next-token loss measured best after a swap (recipes/payoff.py); "
+                            "--objective lm+alm distils from the source model"]
     if sharded:
         if objective == "auto":
             return "lm", None, ["objective lm: distillation (alm) does not run with the model sharded (FSDP); training on next-token loss"]
@@ -144,7 +153,7 @@ def choose_objective(model_dir: str | os.PathLike, objective: str, teacher: str 
             return "lm", None, [f"objective lm: {model_dir} records no source model to distil from (pass teacher= for alm)"]
         if not reachable(source):
             return "lm", None, [f"objective lm: the source model {source!r} recorded in {CONFIG_NAME} cannot be loaded here (pass teacher= for alm)"]
-    objective = "lm+alm" if objective == "auto" else objective
+    objective = AUTO_OBJECTIVE if objective == "auto" else objective
     if source is None:
         raise RetokError(f"objective {objective} needs a teacher: {model_dir} records no source model; pass --teacher (a model folder or hub id)")
     if not reachable(source):
