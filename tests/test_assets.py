@@ -156,6 +156,8 @@ def test_extract_known_answer_on_fake_tree(tmp_path):
     assert lines(tmp_path / "out" / "lohelp.en.txt") == EN_TEXT
     assert lines(tmp_path / "out" / "lohelp.de.txt") == DE_TEXT
     assert lines(tmp_path / "out" / "lohelp.en-de.tsv") == EN_DE_PAIRS
+    pages = lines(tmp_path / "out" / "lohelp.en-de.pages.txt")  # the page of every pair, line for line
+    assert len(pages) == len(EN_DE_PAIRS) and len(set(pages)) == 1 and pages[0].endswith(".html")
     assert index["pages"] == 3
     assert index["files"]["lohelp.en-de.tsv"]["aligned_pages"] == 1
     assert index["files"]["lohelp.de.txt"] == {

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,33 @@ class TaskResults:
         from lm_eval.utils import make_table
 
         return make_table(self.raw)
+
+
+@contextmanager
+def lm_eval_output(progress: bool) -> Iterator[None]:
+    """lm-eval's logging at WARNING (its INFO lines are per-request chatter); with ``progress`` off, its stderr too.
+
+    lm-eval draws its bars unconditionally and runs ``git describe`` (which prints "fatal: not a git repository"
+    outside a checkout), so without progress the block's file descriptor 2 goes to /dev/null; errors still raise.
+    """
+    root = logging.getLogger("lm_eval")
+    level = root.level
+    root.setLevel(logging.WARNING if progress else logging.ERROR)
+    saved = None
+    if not progress:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        root.setLevel(level)
 
 
 def expand(tasks: Sequence[str]) -> list[str]:
@@ -144,10 +173,11 @@ def evaluate(
     for group, length in groups:
         if not group:
             continue
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=length, prefix_token_id=prefix,
-                  device=device)
-        raw = lm_eval.simple_evaluate(model=lm, tasks=group, task_manager=manager, limit=limit, log_samples=False,
-                                      bootstrap_iters=1000, verbosity="ERROR" if not progress else None)
+        with lm_eval_output(progress):
+            lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=length, prefix_token_id=prefix,
+                      device=device)
+            raw = lm_eval.simple_evaluate(model=lm, tasks=group, task_manager=manager, limit=limit, log_samples=False,
+                                          bootstrap_iters=1000)
         if raw is None:
             raise RetokError("lm-eval returned no results")
         for key in ("results", "versions", "n-shot", "higher_is_better", "n-samples", "configs"):
