@@ -134,23 +134,26 @@ def plot(rows: list[dict], out: Path, curve_bytes: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, (curve, trade, tasks) = plt.subplots(1, 3, figsize=(15, 4.2))
+    palette = plt.get_cmap("tab20").colors
+    colour = {row["run"]: palette[i % len(palette)] for i, row in enumerate(rows)}  # one colour per run in every panel
     for row in rows:
         if row.get("curve"):
-            curve.plot([b / 1024 for b, _ in row["curve"]], [v for _, v in row["curve"]], marker=".", label=row["run"])
+            curve.plot([b / 1024 for b, _ in row["curve"]], [v for _, v in row["curve"]], marker=".", label=row["run"],
+                       color=colour[row["run"]])
     curve.set(xlabel="training text seen (KiB)", ylabel=f"held-out de BPB ({curve_bytes // 1024} KiB slice)", title="German while training")
     curve.legend(fontsize=7)
     scored = [r for r in rows if "bpb_en" in r and ("bpb_after" in r or "bpb" in r)]
     for row in scored:
         de = row.get("bpb_after", row.get("bpb"))
-        trade.scatter(de, row["bpb_en"], s=18)
-        trade.annotate(row["run"], (de, row["bpb_en"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        trade.scatter(de, row["bpb_en"], s=22, color=colour[row["run"]], label=row["run"])
     trade.set(xlabel="held-out de BPB", ylabel="held-out en BPB", title="in domain vs outside it (lower is better)")
+    trade.legend(fontsize=6, ncol=2)
     with_tasks = [r for r in rows if r.get("tasks")]
     names = [t for t in TASK_METRIC if any(t in r["tasks"] for r in with_tasks)]
     width = 0.8 / max(1, len(with_tasks))
     for i, row in enumerate(with_tasks):
         values = [row["tasks"].get(t, {}).get(TASK_METRIC[t], 0.0) for t in names]
-        tasks.bar([j + i * width for j in range(len(names))], values, width, label=row["run"])
+        tasks.bar([j + i * width for j in range(len(names))], values, width, label=row["run"], color=colour[row["run"]])
     tasks.axhline(0.25, color="grey", linestyle=":", linewidth=1, label="chance")
     tasks.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], [n.removeprefix("retok_") for n in names], fontsize=8)
     tasks.set(ylabel="accuracy", title="lm-eval tasks (4 candidates)", ylim=(0, 1))
