@@ -4,12 +4,14 @@ How to run (after `make install`; the real assets are fetched on first use):
     python recipes/run_notebooks.py                                  # every notebooks/*.ipynb, ~4 min on 2 cores
     python recipes/run_notebooks.py notebooks/01_transplant.ipynb    # one of them
 
-Each notebook runs in a scratch folder (what it writes does not land in the repository) and is saved with
+Each notebook runs in a scratch folder, which is also its TMPDIR (what it writes does not land in the repository
+nor outlive the run), and is saved with
 its outputs; the test suite executes them again and checks that the committed outputs are there.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tempfile
@@ -35,7 +37,7 @@ def execute(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="retok-notebook-") as work:
         NotebookClient(notebook, timeout=1200, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": work}}).execute()
+                       resources={"metadata": {"path": work}}).execute(env={**os.environ, "TMPDIR": work})
     tidy(notebook)
     nbformat.write(notebook, path)
     print(f"executed {path.relative_to(ROOT)}")

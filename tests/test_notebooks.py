@@ -1,5 +1,6 @@
 """Execute every notebook so the walkthroughs never rot."""
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -16,7 +17,8 @@ SLOW = {"02_finetune.ipynb", "03_zip2zip.ipynb"}
 @pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom(path, tmp_path):
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={**os.environ, "TMPDIR": str(tmp_path)})  # the notebooks' scratch folders land in tmp_path, which pytest removes
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
 
