@@ -125,7 +125,10 @@ def large_vocab_fixtures(root: Path, model: Path) -> dict[str, str]:
     rows.flush()
     shutil.copytree(built, root / "lv-half")
     (root / "lv-half" / "index" / "index.faiss").write_bytes(b"half")
-    return {"LV": str(built), "LV_OTHER": str(root / "lv-other"), "LV_HALF": str(root / "lv-half"), "LV_CORPUS": str(corpus)}
+    shutil.copytree(built, root / "lv-old")  # as an older version wrote it: no recorded merges
+    (root / "lv-old" / "merges.npz").unlink()
+    return {"LV": str(built), "LV_OTHER": str(root / "lv-other"), "LV_HALF": str(root / "lv-half"), "LV_CORPUS": str(corpus),
+            "LV_OLD": str(root / "lv-old")}
 
 
 def cases() -> list[tuple[str, list[str], dict[str, str]]]:
@@ -160,6 +163,12 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("large-vocab generate: --k 0", [*lg, "--k", "0"], no_env),
         ("large-vocab generate: --max-new-tokens 0", [*lg, "--max-new-tokens", "0"], no_env),
         ("large-vocab: no subcommand", ["large-vocab"], no_env),
+        ("large-vocab build: --hypernet trained for another model", [*lb, "--predictor", "hypernet", "--hypernet", "{HN_OTHER}"], no_env),
+        ("large-vocab build: --nprobe 0", [*lb, "--nprobe", "0"], no_env),
+        ("large-vocab generate: --nprobe 0", [*lg, "--nprobe", "0"], no_env),
+        ("large-vocab score: a folder built before merges were recorded", ["large-vocab", "score", "--model", "{LV_OLD}", "--text", "{EN}"], no_env),
+        ("large-vocab score: --text missing", ["large-vocab", "score", "--model", "{LV}", "--text", "nope.txt"], no_env),
+        ("large-vocab score: --window 0", ["large-vocab", "score", "--model", "{LV}", "--text", "{EN}", "--window", "0"], no_env),
         ("large-vocab generate: truncated input_rows.npy", ["large-vocab", "generate", "--model", "{LV_CUT}", "--prompt", "x"], no_env),
         ("large-vocab biuld: misspelled subcommand followed by options", ["large-vocab", "biuld", "--model", "{M}", "--out", "y"], no_env),
         ("zip2zip trian: misspelled subcommand followed by options", ["zip2zip", "trian", "--model", "{M}"], no_env),
@@ -283,6 +292,9 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
         ("train-hypernet: --device cuda without a GPU", [*h, "--out", "o", "--device", "cuda"], no_env),
         ("train-hypernet: --stepz typo", [*h, "--out", "o", "--stepz", "3"], no_env),
         ("train-hypernet: --steps -1", [*h, "--out", "o", "--steps", "-1"], no_env),
+        ("train-hypernet: --init trained for another model", [*h, "--out", "o", "--init", "{HN_OTHER}"], no_env),
+        ("train-hypernet: --init is not a hypernetwork folder", [*h, "--out", "o", "--init", "{DIR}"], no_env),
+        ("train-hypernet: --multiword 1.5", [*h, "--out", "o", "--multiword", "1.5"], no_env),
         ("train-hypernet: --model missing", ["train-hypernet", "--train", "{DE}", "--out", "o"], no_env),
         ("zip2zip train: --max-subtokens 1", [*z, "--out", "o", "--max-subtokens", "1"], no_env),
         ("zip2zip train: --max-codebook-size larger than the output layer allows", [*z, "--out", "o", "--max-codebook-size", "10000000"], no_env),

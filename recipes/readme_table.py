@@ -11,6 +11,7 @@ How to run:
     python recipes/readme_table.py task-check runs/task-check  # after `python recipes/task_check.py`
     python recipes/readme_table.py zip2zip runs/zip2zip-benchmark  # after `python recipes/zip2zip_benchmark.py`
     python recipes/readme_table.py donor runs/donor-benchmark  # after `python recipes/donor_benchmark.py`
+    python recipes/readme_table.py large-vocab runs/large-vocab-benchmark  # after `python recipes/large_vocab_benchmark.py`
     python recipes/readme_table.py large-checkpoint runs/large-checkpoint.json  # after `python recipes/large_checkpoint.py`
     python recipes/readme_table.py moved -     # the "Moved modules" table, from retok.moved and hypernet.moved
 The table goes between the README's `<!-- NAME-table:start -->` and `<!-- NAME-table:end -->` markers.
@@ -137,6 +138,11 @@ def render_dynamic(run: Path) -> str:
     return with_figure(run, "dynamic", "dynamic.png", "continuation BPB vs context reduction; decoding step time")
 
 
+def render_large_vocab(run: Path) -> str:
+    """The million-entry vocabulary per kind of rows (``recipes/large_vocab_benchmark.py``), plus its figure and JSON copied to docs/."""
+    return with_figure(run, "large-vocab", "large_vocab.png", "bytes per step, distinct 4-grams and BPB under each vocabulary")
+
+
 def render_donor(run: Path) -> str:
     """The donor-transplant benchmark (retok and tokensurgeon rows, targets), plus its figure and JSON copied to docs/."""
     return with_figure(run, "donor", "bpb.png", "zero-shot BPB of Gemma-3-270m with SmolLM2's tokenizer, per method")
@@ -165,7 +171,7 @@ def render_moved(_: Path) -> str:
 RENDERERS = {"moved": render_moved, "demo": render_demo, "payoff": render_payoff, "init": render_init, "supertokens": render_supertokens,
              "hypernet": render_hypernet, "hypernet-longer": render_hypernet_longer,
              "tasks": render_tasks, "task-check": render_task_check, "zip2zip": render_zip2zip,
-             "dynamic": render_dynamic, "donor": render_donor, "large-checkpoint": render_large_checkpoint}
+             "dynamic": render_dynamic, "large-vocab": render_large_vocab, "donor": render_donor, "large-checkpoint": render_large_checkpoint}
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import torch
 from retok.errors import RetokError
 from retok.adaptive.large_vocab.build import INPUT_FILE, LargeVocabConfig, QueryGeometry, build_large_vocab, estimate_size
 from retok.adaptive.large_vocab.decode import LargeVocab
+from retok.adaptive.large_vocab.score import log_normaliser, score_text
 from retok.testing import ENGLISH, tiny_llama, tiny_tokenizer
 from retok.vocab.canonical import CanonicalVocab
 from retok.vocab.growth import corpus_array, grow_vocabulary, take_non_overlapping
@@ -262,3 +263,39 @@ def test_a_damaged_file_in_a_large_vocabulary_folder_is_named_in_one_line(built,
     assert main(["large-vocab", "generate", "--model", str(copy), "--prompt", "Open the"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{name} is damaged" in err[0] and "retok large-vocab build" in err[0], err
+
+
+def test_the_normaliser_in_chunks_is_the_full_logsumexp():
+    g = torch.Generator().manual_seed(2)
+    h, rows = torch.randn(5, 8, generator=g), torch.randn(1000, 8, generator=g)
+    torch.testing.assert_close(log_normaliser(h, rows, chunk=97), torch.logsumexp(h @ rows.T, dim=1))
+
+
+def test_base_vocabulary_scoring_is_the_models_own_log_softmax(built):
+    from retok.eval import document_separator
+
+    line = synthetic_lines(1, seed=4)[0]
+    got = score_text(built, line, merged=False)
+    ids = built.tokenizer(line, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = built.model(torch.tensor([[document_separator(built.tokenizer)] + ids[:-1]])).logits[0]
+    bits = -float(torch.log_softmax(logits.float(), -1)[torch.arange(len(ids)), ids].sum()) / np.log(2)
+    assert got.tokens == len(ids) and got.bytes == len(line.encode()) and got.new_tokens == 0
+    assert got.bits == pytest.approx(bits, rel=1e-4)
+
+
+def test_large_vocabulary_scoring_cuts_the_same_bytes_into_fewer_entries(built):
+    text = "\n".join(synthetic_lines(30, seed=5))
+    base, large = score_text(built, text, merged=False, window=32), score_text(built, text, merged=True, window=32)
+    assert large.bytes == base.bytes and large.windows == base.windows
+    assert large.tokens < base.tokens and large.new_tokens > 0
+    assert np.isfinite(large.bits) and large.bits > 0
+
+
+def test_batched_generation_continues_each_prompt_as_it_would_alone(built):
+    prompts = ["Select the cells", "Click", "The quick brown fox jumps over"]
+    together = built.generate_batch(prompts, max_new_tokens=8, k=8)
+    alone = [built.generate(p, max_new_tokens=8, k=8, stop_at_eos=False) for p in prompts]
+    assert [g.entries for g in together] == [g.entries for g in alone]
+    base = built.generate_batch(prompts, max_new_tokens=4, base_only=True)
+    assert all(e < built.base_size for g in base for e in g.entries)

@@ -67,6 +67,12 @@ class TrainConfig(Checked):
     noise_mu: float = option(-11.5129, "stage 2: log of the median noise std added to substring probabilities (ZeTT: log 1e-5)")
     noise_sigma: float = option(4.0, "stage 2: sigma of the log-normal noise std (ZeTT: 4)", min=0.0)
     expand: float = option(0.5, "stage 1: probability of splitting a merge piece into its own parents (longer decompositions)", min=0.0, max=1.0)
+    multiword: float = option(0.0, "stage 2: share of steps on text cut into multi-word entries grown from the training text, "
+                              "against the whole base vocabulary (rows for `retok large-vocab`); 0: ZeTT steps only", min=0.0, max=1.0)
+    multiword_size: int = option(1_000_000, "stage 2, multi-word steps: entries of the vocabulary grown from the training text", min=257)
+    multiword_negatives: int = option(4096, "stage 2, multi-word steps: new entries in each softmax beside the base vocabulary", min=1)
+    init: str | None = option(None, "start from this hypernetwork's weights (same source model and architecture), e.g. "
+                                    "--init HN --stage1-steps 0 --multiword 0.5 to add multi-word training to HN")
     warmup_steps: int = option(20, "steps of linear warmup in each stage", min=0)
     weight_decay: float = option(0.01, "AdamW weight decay", min=0.0, max=1.0)
     max_grad_norm: float = option(1.0, "clip the gradient norm (0: no clipping)", min=0.0)

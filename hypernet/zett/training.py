@@ -49,7 +49,8 @@ from retok.vocab.pipeline import backend_json
 from hypernet import io
 from .config import TrainConfig
 from .data import IGNORE, MergeExamples, SampledBatches, TextStream
-from .model import Hypernet
+from .model import Hypernet, load_hypernet
+from .multiword import GrownBatches, MixedBatches, grow_from_text
 
 HISTORY = "training_history.json"
 STAGE1_FOLDER = "stage1"  # inside the output: the hypernetwork after stage 1 alone, for ablations
@@ -221,11 +222,19 @@ def train(
                              sampled_vocab=config.sampled_vocab, stats_batches=config.stats_batches, noise_mu=config.noise_mu,
                              noise_sigma=config.noise_sigma, seed=config.seed, merges=merges, aux_batch=config.aux_batch)
     check_text_size(streams, config, sampled.window, log)
+    init_digest = start_from(hn, config.init, source) if config.init else None
+    multiword = None
+    if config.multiword > 0 and config.steps:
+        grown = grow_from_text(tok, [s.text for s in streams], canonical.keys, size=config.multiword_size, progress=progress and main)
+        log(f"multi-word steps ({config.multiword:.0%} of stage 2): {len(grown) - grown.base_size:,} entries grown from the training text")
+        multiword = GrownBatches(sampled, tok, grown, negatives=config.multiword_negatives, seed=config.seed, merges=merges,
+                                 aux_batch=config.aux_batch)
+    batches = MixedBatches(sampled, multiword, share=config.multiword, seed=config.seed)
     objective = Objective(lm, source, document_separator(tok, separator), accelerator.device, aux_weight=config.aux_weight)
     if sharded and config.steps:  # stage 2 runs the decoder on every process: a sharded forward (and backward) pass
         objective.body = accelerator.prepare(objective.body)
     identity = io.source_identity(str(model), source.input, source.output)
-    settings = {"config": config.result_settings(), "source": identity["fingerprint"],
+    settings = {"config": config.result_settings(), "source": identity["fingerprint"], "init": init_digest,
                 "train": [[s.name, len(s.text), _digest(s.text)] for s in streams]}
     work = out.parent / f"{out.name}.partial"
     # the whole run's settings at the top (each stage records its own too): a stage-1 result of other settings is never reused
@@ -271,7 +280,7 @@ def train(
         log(f"stage 2: {config.steps} steps x {config.batch_size} sequences x {config.seq_len} tokens, "
             f"{config.candidates} candidates per step (frozen LM on {accelerator.device}, {world} process(es)"
             + (", sharded (FSDP2))" if sharded else ")"))
-        if not stage("stage2", config.steps, objective.stage2, sampled.at, config.lr, budget, config.batch_size * config.seq_len):
+        if not stage("stage2", config.steps, objective.stage2, batches.at, config.lr, budget, config.batch_size * config.seq_len):
             return TrainResult(out, hn, history, seconds, finished=False)
     seconds["total"] = time.perf_counter() - began
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (Linux: KiB)
@@ -296,6 +305,20 @@ def train(
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return TrainResult(out, hn, history, seconds, finished=True)
+
+
+def start_from(hn: Hypernet, folder: str, source: TokenEmbeddings) -> str:
+    """Load the weights of the hypernetwork in ``folder`` into ``hn`` (same architecture, trained for ``source``); returns their digest."""
+    from retok.transfer.row_predictors import table_digest
+
+    start = load_hypernet(folder)
+    start.check_source(source.input, source.output, where=f"--init {folder}")
+    if start.arch != hn.arch:
+        theirs, ours = start.arch.to_dict(), hn.arch.to_dict()
+        differ = ", ".join(f"{k} {theirs[k]} (--init) vs {ours[k]}" for k in ours if theirs[k] != ours[k])
+        raise RetokError(f"--init {folder} has another architecture: {differ}; pass the same --hidden/--layers/--heads/--ffn-mult/--max-pieces")
+    hn.load_state_dict(start.state_dict())
+    return table_digest(*[t.detach() for t in start.state_dict().values()])
 
 
 def shard_whole(hn: Hypernet, accelerator: Any) -> None:

@@ -40,6 +40,9 @@ class GrownVocab:
     lengths: (N,) int64 base pieces per entry
     counts: (N - base_size,) int64 occurrences of the pair when it was merged
     rounds: merge rounds run; exhausted: True when no pair was frequent enough before ``size``
+    merges: (M, 3) int64 every pair a round merged, as ``left, right, entry`` (a pair whose bytes
+        equal an older entry is merged into that one, so M >= N - base_size), round by round
+    round_ends: (rounds,) int64 where each round's rows of ``merges`` end
     """
 
     base_size: int
@@ -49,6 +52,8 @@ class GrownVocab:
     counts: np.ndarray
     rounds: int
     exhausted: bool
+    merges: np.ndarray
+    round_ends: np.ndarray
 
     def __len__(self) -> int:
         return self.base_size + len(self.left)
@@ -63,6 +68,50 @@ class GrownVocab:
             out[e, :nu] = out[u, :nu]
             out[e, nu : nu + nv] = out[v, :nv]
         return out
+
+
+    def segment(self, corpus: np.ndarray) -> np.ndarray:
+        """Base ids (:func:`corpus_array`) -> entry ids: the growth's rounds replayed, so training text is cut as it was grown."""
+        return replay_merges(corpus, self.merges, self.round_ends, len(self))
+
+
+def pair_shift(size: int) -> np.int64:
+    """The multiplier that packs a pair of unit ids below ``size`` into one int64 key ``a * shift + b``."""
+    return np.int64(1) << np.int64(max(21, math.ceil(math.log2(size + 1))))
+
+
+def merge_round(seq: np.ndarray, keys: np.ndarray, entries: np.ndarray, shift: np.int64) -> np.ndarray:
+    """One round: every adjacent pair of ``seq`` whose key is in ``keys`` (sorted) becomes its entry, left to right, never overlapping.
+
+    seq (P,) int64 units, :data:`SEP` between paragraphs; keys (K,) sorted pair keys; entries (K,) their entry ids -> (P',) int64.
+    """
+    if len(keys) == 0 or len(seq) < 2:
+        return seq
+    a, b = seq[:-1], seq[1:]
+    ok = (a >= 0) & (b >= 0)
+    all_keys = np.where(ok, a * shift + b, -1)
+    where = np.searchsorted(keys, all_keys).clip(max=len(keys) - 1)
+    hit = ok & (keys[where] == all_keys)
+    positions = np.flatnonzero(take_non_overlapping(hit))
+    seq = seq.copy()
+    seq[positions] = entries[where[positions]]
+    drop = np.zeros(len(seq), dtype=bool)
+    drop[positions + 1] = True
+    return seq[~drop]
+
+
+def replay_merges(corpus: np.ndarray, merges: np.ndarray, round_ends: np.ndarray, size: int) -> np.ndarray:
+    """Apply recorded rounds (:attr:`GrownVocab.merges`) to base ids (P,) int64 -> entry ids (P',) int64; pure numpy."""
+    seq = np.asarray(corpus, dtype=np.int64)
+    shift = pair_shift(size)
+    start = 0
+    for end in np.asarray(round_ends).tolist():
+        block = merges[start:end]
+        start = end
+        keys = block[:, 0] * shift + block[:, 1]
+        order = np.argsort(keys)
+        seq = merge_round(seq, keys[order], block[order, 2], shift)
+    return seq
 
 
 def corpus_array(sequences: Sequence[Sequence[int]]) -> np.ndarray:
@@ -112,19 +161,20 @@ def grow_vocabulary(
         raise RetokError(f"size {size} is below the base vocabulary's {base} entries; pass a size >= {base}")
     if min_count < 1 or max_pieces < 2:
         raise RetokError(f"min_count must be >= 1 and max_pieces >= 2; got {min_count} and {max_pieces}")
-    shift = np.int64(1) << np.int64(max(21, math.ceil(math.log2(size + 1))))
+    shift = pair_shift(size)
     lengths = [1] * base
     keys_of: list[bytes | None] = list(base_keys)
     entry_of: dict[bytes, int] = {k: i for i, k in enumerate(base_keys) if k is not None}
     left: list[int] = []
     right: list[int] = []
     counts: list[int] = []
+    merged: list[tuple[int, int, int]] = []
+    round_ends: list[int] = []
     seq = np.asarray(corpus, dtype=np.int64).copy()
     mergeable = np.array([k is not None for k in base_keys], dtype=bool)  # specials never merge
-    rounds, exhausted = 0, False
+    exhausted = False
     bar = tqdm(total=size - base, desc="growing the vocabulary", unit="entry", disable=not bars_on(progress))
     while base + len(left) < size:
-        rounds += 1
         a, b = seq[:-1], seq[1:]
         length = np.asarray(lengths, dtype=np.int64)
         ok = (a >= 0) & (b >= 0)
@@ -161,24 +211,18 @@ def grow_vocabulary(
                 continue
             chosen.append(key)
             chosen_entry.append(entry)
+            merged.append((u, v, entry))
         if not chosen:
             exhausted = True
             break
+        round_ends.append(len(merged))
         chosen_keys = np.asarray(chosen, dtype=np.int64)
         sort = np.argsort(chosen_keys)
-        chosen_keys, chosen_ids = chosen_keys[sort], np.asarray(chosen_entry, dtype=np.int64)[sort]
-        all_keys = np.where(ok, a * shift + b, -1)
-        where = np.searchsorted(chosen_keys, all_keys).clip(max=len(chosen_keys) - 1)
-        hit = ok & (chosen_keys[where] == all_keys)
-        take = take_non_overlapping(hit)
-        positions = np.flatnonzero(take)
-        seq[positions] = chosen_ids[where[positions]]
-        drop = np.zeros(len(seq), dtype=bool)
-        drop[positions + 1] = True
-        seq = seq[~drop]
+        seq = merge_round(seq, chosen_keys[sort], np.asarray(chosen_entry, dtype=np.int64)[sort], shift)
     bar.close()
     return GrownVocab(base, np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64),
-                      np.asarray(lengths, dtype=np.int64), np.asarray(counts, dtype=np.int64), rounds, exhausted)
+                      np.asarray(lengths, dtype=np.int64), np.asarray(counts, dtype=np.int64), len(round_ends), exhausted,
+                      np.asarray(merged, dtype=np.int64).reshape(-1, 3), np.asarray(round_ends, dtype=np.int64))
 
 
-__all__ = ["SEP", "GrownVocab", "corpus_array", "grow_vocabulary", "take_non_overlapping"]
+__all__ = ["SEP", "GrownVocab", "corpus_array", "grow_vocabulary", "merge_round", "pair_shift", "replay_merges", "take_non_overlapping"]

@@ -38,7 +38,8 @@ and a request that does not fit is refused with the estimate.
 
 Folder layout: ``large_vocab.json`` (what was built, from what, how), ``tokenizer/`` (the base
 tokenizer), ``pieces.npy`` (N, L) int32 base ids -1 padded, ``input_rows.npy`` (N, d) float32,
-``output_rows.npy`` (untied models only), ``index/`` (faiss index + ``built_for.json``, the digest
+``output_rows.npy`` (untied models only), ``merges.npz`` (the growth's rounds, which cut new text
+into entries: :meth:`~retok.adaptive.large_vocab.decode.LargeVocab.segment`), ``index/`` (faiss index + ``built_for.json``, the digest
 of the rows it was built from).
 """
 
@@ -50,6 +51,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,7 +69,7 @@ from .config import LargeVocabConfig
 
 FORMAT = 1
 CONFIG_FILE = "large_vocab.json"
-PIECES_FILE, INPUT_FILE, OUTPUT_FILE = "pieces.npy", "input_rows.npy", "output_rows.npy"
+PIECES_FILE, INPUT_FILE, OUTPUT_FILE, MERGES_FILE = "pieces.npy", "input_rows.npy", "output_rows.npy", "merges.npz"
 INDEX_DIR, TOKENIZER_DIR, BUILT_FOR, GEOMETRY = "index", "tokenizer", "built_for.json", "geometry.npz"
 QUERY_POSITIONS = 4096  # hidden states of training text that set the search geometry
 DIGEST_ROWS = 1024  # rows sampled (evenly spaced) into the digest that ties an index to its rows
@@ -268,12 +270,30 @@ def grow(work: Path, tokenizer: Any, corpus: Sequence[str | os.PathLike], config
     pieces = grown.pieces().astype(np.int32)
     tmp = work / "vocab.tmp.npz"
     np.savez(tmp, pieces=pieces, counts=grown.counts)
+    save_merges(work / MERGES_FILE, grown.merges, grown.round_ends)
     os.replace(tmp, path)
     stats = {"corpus_paragraphs": len(lines), "corpus_base_tokens": int(sum(map(len, ids))), "rounds": grown.rounds,
              "seconds": round(time.perf_counter() - began, 1), "new_entries": len(grown) - grown.base_size,
              "mean_pieces_new": float(grown.lengths[grown.base_size :].mean()) if len(grown) > grown.base_size else 0.0}
     atomic_write_text(stats_path, json.dumps(stats, indent=2) + "\n")
     return stats
+
+
+def save_merges(path: Path, merges: np.ndarray, round_ends: np.ndarray) -> None:
+    """The growth's rounds (``merges`` (M, 3) left, right, entry; ``round_ends`` (R,)), which cut new text as the corpus was cut."""
+    buffer = io.BytesIO()
+    np.savez(buffer, merges=merges.astype(np.int64), round_ends=round_ends.astype(np.int64))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_merges(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(merges (M, 3), round_ends (R,))`` from :func:`save_merges`; RetokError if missing or damaged."""
+    try:
+        with np.load(path) as data:
+            return data["merges"], data["round_ends"]
+    except (OSError, KeyError, ValueError):
+        raise RetokError(f"{str(path)!r} is missing or damaged (folders built by older versions hold no merges); "
+                         "build the large vocabulary again to cut text with it") from None
 
 
 def predict_rows(work: Path, source: Any, predictor: Any, config: LargeVocabConfig, *, progress: bool) -> float:
@@ -389,6 +409,9 @@ def build_large_vocab(
         print(f"retok: building {config.size:,} entries over {source.input.shape[0]:,} base tokens; estimated {estimate}")
     extra = {"hypernet": config.hypernet} if config.predictor == "hypernet" else {}
     predictor = make_predictor(config.predictor, source, **extra)
+    caveat = getattr(predictor, "multiword_warning", lambda: None)()  # a predictor may know it was not made for entries across words
+    if caveat:
+        warnings.warn(caveat, stacklevel=2)
     corpus = [Path(p) for p in (corpus or default_corpus(progress))]
     settings = {"format": FORMAT, "model": str(model), "tokenizer": str(tokenizer or model), "config": asdict(config),
                 "corpus": [[str(p), p.stat().st_size if p.exists() else None] for p in corpus], "predictor": predictor.fingerprint()}
@@ -415,7 +438,7 @@ def build_large_vocab(
     }
     with atomic_dir(out, overwrite=overwrite) as tmp:
         tok.save_pretrained(tmp / TOKENIZER_DIR)
-        for name in (PIECES_FILE, INPUT_FILE, OUTPUT_FILE, INDEX_DIR):
+        for name in (PIECES_FILE, INPUT_FILE, OUTPUT_FILE, MERGES_FILE, INDEX_DIR):
             if (work / name).exists():
                 os.replace(work / name, tmp / name)
         atomic_write_text(tmp / CONFIG_FILE, json.dumps(info, indent=2) + "\n")
@@ -423,5 +446,5 @@ def build_large_vocab(
     return out
 
 
-__all__ = ["CONFIG_FILE", "FORMAT", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "hidden_states", "available_memory", "build_large_vocab", "check_fits",
+__all__ = ["CONFIG_FILE", "FORMAT", "MERGES_FILE", "load_merges", "save_merges", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "hidden_states", "available_memory", "build_large_vocab", "check_fits",
            "default_corpus", "estimate_size", "rows_digest", "training_lines"]

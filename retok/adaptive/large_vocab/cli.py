@@ -1,4 +1,4 @@
-"""``retok large-vocab {build,generate}`` and ``retok dynamic eval``: thin shells over :mod:`retok.adaptive.large_vocab.build` and :mod:`retok.adaptive.dynamic`.
+"""``retok large-vocab {build,generate,score}`` and ``retok dynamic eval``: thin shells over :mod:`retok.adaptive.large_vocab.build` and :mod:`retok.adaptive.dynamic`.
 
 Added to ``retok`` through the ``retok.commands`` entry-point group, like the commands of other packages.
 
@@ -51,6 +51,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     median = steps[len(steps) // 2] * 1000 if steps else 0.0
     print(f"[{len(result.entries)} tokens, {result.new_share:.1%} outside the base vocabulary, {result.bytes_per_token:.2f} bytes "
           f"per token; median step {median:.1f} ms ({'exact' if args.exact else f'k={args.k}'})]", file=sys.stderr)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from retok.textio import read_text
+    from .decode import LargeVocab
+    from .score import score_text
+
+    text = read_text(args.text, what="held-out text (--text)")
+    if args.max_bytes:
+        text = text.encode("utf-8")[: args.max_bytes].decode("utf-8", errors="ignore")
+    lv = LargeVocab.load(args.model)
+    rows = {}
+    for name, merged in (("base vocabulary", False), (f"{lv.size:,} entries", True)):
+        got = score_text(lv, text, merged=merged, window=args.window, progress=True)
+        rows[name] = got.to_dict()
+        print(f"{name}: {got.bits_per_byte:.4f} bits per byte, {got.bytes_per_token:.2f} bytes per token, "
+              f"{got.new_tokens / max(got.tokens, 1):.1%} new entries ({got.bytes:,} bytes, {got.windows} windows)")
+    if args.json:
+        print(json.dumps(rows, indent=2))
     return 0
 
 
@@ -111,6 +131,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=argument_type(float, min=0.0), default=0.0, help="0: greedy")
     p.add_argument("--seed", type=argument_type(int, min=0), default=0)
     p.set_defaults(func=cmd_generate)
+
+    p = verbs.add_parser("score", help="held-out bits per byte under the large vocabulary (exact softmax over every entry) and the base one")
+    p.add_argument("--model", required=True, help="a folder written by `retok large-vocab build`")
+    p.add_argument("--text", required=True, help="held-out UTF-8 text, one paragraph per line")
+    p.add_argument("--window", type=argument_type(int, min=1), default=256, help="base tokens per scored window (default 256)")
+    p.add_argument("--max-bytes", type=argument_type(int, min=1), help="score only the first N bytes of --text")
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.set_defaults(func=cmd_score)
 
     group = sub.add_parser("dynamic", help="batch-level dynamic tokenization for prefill (merged context, base-token output)")
     verbs = group.add_subparsers(dest="verb", required=True, metavar="verb")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,8 @@ import torch
 
 from retok.errors import RetokError
 from retok.integrity import check_json, check_npy
-from .build import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, OUTPUT_FILE, PIECES_FILE, TOKENIZER_DIR,
-                          QueryGeometry, hidden_states, rows_digest)
+from .build import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, MERGES_FILE, OUTPUT_FILE, PIECES_FILE,
+                    TOKENIZER_DIR, QueryGeometry, hidden_states, load_merges, rows_digest)
 
 
 def _rows(path: Path) -> tuple[np.ndarray, torch.Tensor]:
@@ -86,6 +86,7 @@ class LargeVocab:
         for name in (PIECES_FILE, INPUT_FILE) + (() if self.info["tied"] else (OUTPUT_FILE,)):
             check_npy(self.folder / name, fix=rebuild)
         self.pieces = np.load(self.folder / PIECES_FILE, mmap_mode="r")
+        self._merges: tuple[np.ndarray, np.ndarray] | None = None
         _, self.input_rows = _rows(self.folder / INPUT_FILE)
         out_array, self.output_rows = _rows(self.folder / (INPUT_FILE if self.info["tied"] else OUTPUT_FILE))
         if self.input_rows.shape != (self.size, self.info["dim"]) or self.output_rows.shape != self.input_rows.shape:
@@ -126,6 +127,26 @@ class LargeVocab:
 
     def entry_bytes(self, entry: int) -> bytes:
         return b"".join(self.vocab.keys[i] or b"" for i in self.entry_ids(entry))
+
+    def segment(self, ids: Sequence[int]) -> list[int]:
+        """Base ids of one text -> its entries, cut by the growth's own rounds (as the training corpus was cut)."""
+        from retok.vocab.growth import replay_merges
+
+        if self._merges is None:
+            self._merges = load_merges(self.folder / MERGES_FILE)
+        return replay_merges(np.asarray(ids, dtype=np.int64), *self._merges, self.size).tolist()
+
+    def embed(self, entries: Sequence[int]) -> torch.Tensor:
+        """Input rows of entries (T,) -> (T, d) in the model's dtype: the model's own embedding for base ids, the predicted rows else."""
+        table = self.model.get_input_embeddings()
+        ids = torch.as_tensor(list(entries), dtype=torch.long)
+        base = ids < self.base_size
+        out = table(ids.clamp(max=self.base_size - 1))
+        if not bool(base.all()):
+            scale = getattr(table, "embed_scale", None)  # Gemma scales its input rows inside the module
+            rows = self.input_rows[ids[~base]].to(out.dtype)
+            out[~base] = rows * scale.to(out.dtype) if scale is not None else rows
+        return out
 
     # ---------------------------------------------------------------- one step
 
@@ -173,9 +194,13 @@ class LargeVocab:
         return ids.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1)
 
     def choose(self, h: torch.Tensor, *, exact: bool, k: int, include_base: bool, temperature: float,
-               generator: torch.Generator | None) -> int:
-        """One entry for one hidden state h (d,): greedy at temperature 0, else sampled from the softmax over the scored entries."""
-        if exact:
+               generator: torch.Generator | None, base_only: bool = False) -> int:
+        """One entry for one hidden state h (d,): greedy at temperature 0, else sampled from the softmax over the scored entries.
+
+        ``base_only``: over the base vocabulary alone (the model as it is, the baseline decoding is timed against)."""
+        if base_only:
+            ids, logits = None, h.float() @ self.output_rows[: self.base_size].T
+        elif exact:
             ids, logits = None, self.exact_logits(h[None])[0]
         else:
             ids, logits = (t[0] for t in self.restricted(h[None], k=k, include_base=include_base))
@@ -192,21 +217,19 @@ class LargeVocab:
         return self.model.base_model(inputs_embeds=embeds, **kwargs)
 
     def input_row(self, entry: int) -> torch.Tensor:
-        """(d,) the row fed back for an entry: the model's own for base ids, the predicted one for new entries."""
-        if entry < self.base_size:
-            return self.model.get_input_embeddings().weight[entry].detach()
-        return self.input_rows[entry].to(self.model.get_input_embeddings().weight.dtype)
+        """(d,) the row fed back for an entry: the model's own for base ids, the predicted one for new entries (:meth:`embed`)."""
+        return self.embed([entry])[0]
 
     @torch.inference_mode()
     def generate(self, prompt: str, *, max_new_tokens: int = 64, exact: bool = False, k: int = 32, include_base: bool = True,
-                 temperature: float = 0.0, seed: int = 0, stop_at_eos: bool = True,
+                 temperature: float = 0.0, seed: int = 0, stop_at_eos: bool = True, base_only: bool = False,
                  on_text: Callable[[str], None] | None = None) -> LargeVocabGeneration:
         """Continue ``prompt`` (base-tokenized) by ``max_new_tokens`` entries with the KV cache; ``on_text`` streams the text.
 
         ``include_base`` (default on) scores the whole base vocabulary beside the ``k`` retrieved entries every
         step: retrieval alone agreed with exact scoring on 87.6% of the steps in the large-vocabulary benchmark
         (100% with the base vocabulary) and can loop. The prompt follows the document separator, as in the evaluation protocol and zip2zip's generation,
-        so an empty prompt generates from the start of a document.
+        so an empty prompt generates from the start of a document. ``base_only`` decodes over the base vocabulary alone.
         """
         if max_new_tokens < 1:
             raise RetokError(f"max_new_tokens must be at least 1; got {max_new_tokens}")
@@ -229,7 +252,8 @@ class LargeVocab:
         for _ in range(max_new_tokens):
             began = time.perf_counter()
             h = out.last_hidden_state[0, -1]
-            entry = self.choose(h, exact=exact, k=k, include_base=include_base, temperature=temperature, generator=generator)
+            entry = self.choose(h, exact=exact, k=k, include_base=include_base, temperature=temperature, generator=generator,
+                                base_only=base_only)
             selected = time.perf_counter()
             entries.append(entry)
             if stop_at_eos and entry == eos:
@@ -248,14 +272,75 @@ class LargeVocab:
         return LargeVocabGeneration(data.decode("utf-8", errors="replace"), entries, self.base_size,
                                     [len(self.entry_bytes(e)) for e in entries], prefill, steps, selects)
 
-    def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024) -> torch.Tensor:
-        """Teacher-forced hidden states (P, d) of the base-tokenized ``text``, in windows of ``window`` tokens, at most ``max_positions``."""
+    @torch.inference_mode()
+    def generate_batch(self, prompts: Sequence[str], *, max_new_tokens: int = 64, k: int = 32, include_base: bool = True,
+                       base_only: bool = False) -> list[LargeVocabGeneration]:
+        """Greedy continuations of several prompts at once: left-padded, one forward pass and one index search per step for all.
+
+        Each continuation equals :meth:`generate`'s for its prompt alone (up to float summation order); generation runs
+        ``max_new_tokens`` steps for every prompt (no early stop). Step seconds are the batch's, shared by its prompts.
+        """
+        if max_new_tokens < 1:
+            raise RetokError(f"max_new_tokens must be at least 1; got {max_new_tokens}")
+        if not prompts:
+            raise RetokError("generate_batch needs at least one prompt")
+        if not base_only:
+            self.check_k(k)
+        from retok.eval import document_separator
+
+        separator = document_separator(self.tokenizer)
+        rows = [[separator] + self.tokenizer(p, add_special_tokens=False, verbose=False)["input_ids"] for p in prompts]
+        width = max(map(len, rows))
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        embeds = torch.stack([self.embed([separator] * (width - len(r)) + r) for r in rows])  # pads are masked out
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        began = time.perf_counter()
+        out = self.body(embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        prefill = time.perf_counter() - began
+        chosen: list[list[int]] = [[] for _ in rows]
+        steps: list[float] = []
+        selects: list[float] = []
+        for _ in range(max_new_tokens):
+            began = time.perf_counter()
+            h = out.last_hidden_state[:, -1]
+            if base_only:
+                picks = (h.float() @ self.output_rows[: self.base_size].T).argmax(dim=1)
+            else:
+                ids, logits = self.restricted(h, k=k, include_base=include_base)
+                picks = ids.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1)
+            selected = time.perf_counter()
+            for row, entry in zip(chosen, picks.tolist()):
+                row.append(entry)
+            mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], dim=1)
+            positions = positions[:, -1:] + 1
+            out = self.body(self.embed(picks.tolist())[:, None], attention_mask=mask, position_ids=positions, cache=out.cache, use_cache=True)
+            steps.append(time.perf_counter() - began)
+            selects.append(selected - began)
+        results = []
+        for row in chosen:
+            data = b"".join(self.entry_bytes(e) for e in row)
+            results.append(LargeVocabGeneration(data.decode("utf-8", errors="replace"), row, self.base_size,
+                                                [len(self.entry_bytes(e)) for e in row], prefill, steps, selects))
+        return results
+
+    @torch.inference_mode()
+    def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024, merged: bool = False) -> torch.Tensor:
+        """Teacher-forced hidden states (P, d) of ``text``, in windows of ``window`` tokens, at most ``max_positions``.
+
+        ``merged``: the text cut into entries (:meth:`segment`) and read through their rows, as decoding with them sees it;
+        else in base tokens.
+        """
         from retok.eval import scoring_ids
 
-        ids = scoring_ids(self.tokenizer, text, strict=False)[: max_positions]
+        ids = scoring_ids(self.tokenizer, text, strict=False)
+        if merged:
+            ids = self.segment(ids)
+        ids = ids[: max_positions]
         if not ids:
             raise RetokError("the text is empty after tokenization; pass held-out text to compare on")
-        return hidden_states(self.model, ids, window=window)
+        if not merged:
+            return hidden_states(self.model, ids, window=window)
+        return torch.cat([self.body(self.embed(ids[s : s + window])[None]).last_hidden_state[0] for s in range(0, len(ids), window)]).float()
 
     def top1_agreement(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False, batch: int = 64) -> dict[str, float]:
         """Share of hidden states h (P, d) whose restricted top-1 equals the exact top-1 over all N rows, and the exact top-1's new share."""
