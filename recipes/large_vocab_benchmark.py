@@ -67,11 +67,11 @@ def distinct_4grams(tokenizer: Any, text: str) -> tuple[int, int]:
     return len(set(grams)), len(grams)
 
 
-def generation_rows(lv: Any, openings: list[str], tokens: int, *, base_only: bool) -> dict[str, Any]:
+def generation_rows(lv: Any, openings: list[str], tokens: int, *, base_only: bool, feed: str = "rows") -> dict[str, Any]:
     """Greedy continuations of every opening: per prompt its text, entries, bytes and seconds; pooled statistics."""
     per_prompt = []
     for prompt in openings:
-        g = lv.generate(prompt, max_new_tokens=tokens, k=32, include_base=True, base_only=base_only, stop_at_eos=False)
+        g = lv.generate(prompt, max_new_tokens=tokens, k=32, include_base=True, base_only=base_only, stop_at_eos=False, feed=feed)
         distinct, total = distinct_4grams(lv.tokenizer, g.text)
         per_prompt.append({"prompt": prompt, "text": g.text, "steps": len(g.entries), "bytes": sum(g.entry_bytes),
                            "new": sum(e >= lv.base_size for e in g.entries), "seconds": g.prefill_seconds + sum(g.step_seconds),
@@ -86,7 +86,8 @@ def generation_rows(lv: Any, openings: list[str], tokens: int, *, base_only: boo
     }
 
 
-def measure(folder: str, out: str, score_bytes: int, n_prompts: int, tokens: int, positions: int, with_base: bool) -> None:
+def measure(folder: str, out: str, score_bytes: int, n_prompts: int, tokens: int, positions: int, with_base: bool, feed: str,
+            prefix: int) -> None:
     """Everything for one vocabulary, in this process (run as a child so that ru_maxrss is this vocabulary's)."""
     import torch
 
@@ -94,19 +95,19 @@ def measure(folder: str, out: str, score_bytes: int, n_prompts: int, tokens: int
     from retok.adaptive.large_vocab.score import score_text
 
     torch.manual_seed(0)
-    lv = LargeVocab.load(folder)
+    lv = LargeVocab.load(folder, prefix=prefix)
     help_text = assets.lohelp(progress=False)
     texts = {lang: held_out_text(help_text.text(lang), max_bytes=score_bytes) for lang in LANGS}
-    row: dict[str, Any] = {"build": lv.info, "bpb": {}, "base_bpb": {}}
+    row: dict[str, Any] = {"build": lv.info, "feed": feed, "prefix": prefix, "bpb": {}, "base_bpb": {}}
     for lang, text in texts.items():
-        row["bpb"][lang] = score_text(lv, text, merged=True).to_dict()
+        row["bpb"][lang] = score_text(lv, text, merged=True, feed=feed).to_dict()
         if with_base:
             row["base_bpb"][lang] = score_text(lv, text, merged=False).to_dict()
     openings = prompts(n_prompts)
-    row["generation"] = generation_rows(lv, openings, tokens, base_only=False)
+    row["generation"] = generation_rows(lv, openings, tokens, base_only=False, feed=feed)
     if with_base:
         row["base_generation"] = generation_rows(lv, openings, tokens, base_only=True)
-    states = torch.cat([lv.hidden_states(texts[lang], window=256, max_positions=positions // 2, merged=True) for lang in LANGS])
+    states = torch.cat([lv.hidden_states(texts[lang], window=256, max_positions=positions // 2, merged=True, feed=feed) for lang in LANGS])
     began = time.perf_counter()
     row["agreement"] = lv.top1_agreement(states, k=32, include_base=True)
     row["agreement_retrieval_only"] = lv.top1_agreement(states, k=32)
@@ -115,13 +116,15 @@ def measure(folder: str, out: str, score_bytes: int, n_prompts: int, tokens: int
     row["sweep"] = []
     probe = states[:256]
     exact = torch.cat([lv.best(probe[s : s + 64], exact=True) for s in range(0, len(probe), 64)])
+    chosen_prefix = lv.prefix
     for nprobe in args_nprobes(lv):  # agreement and selection time (one position at a time, as decoding) against the cells searched
-        lv.index.nprobe = nprobe
-        began = time.perf_counter()
-        got = torch.cat([lv.best(probe[i : i + 1], k=32, include_base=True) for i in range(len(probe))])
-        row["sweep"].append({"nprobe": nprobe, "agreement": float((got == exact).float().mean()),
-                             "select_ms": 1000 * (time.perf_counter() - began) / len(probe), "positions": len(probe)})
-    lv.index.nprobe = row["nprobe"]
+        for prefix in (0, 4):  # ... and with the extensions of the 4 best base tokens scored too
+            lv.index.nprobe, lv.prefix = nprobe, prefix
+            began = time.perf_counter()
+            got = torch.cat([lv.best(probe[i : i + 1], k=32, include_base=True) for i in range(len(probe))])
+            row["sweep"].append({"nprobe": nprobe, "prefix": prefix, "agreement": float((got == exact).float().mean()),
+                                 "select_ms": 1000 * (time.perf_counter() - began) / len(probe), "positions": len(probe)})
+    lv.index.nprobe, lv.prefix = row["nprobe"], chosen_prefix
     row["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     atomic_write_text(Path(out), json.dumps(row, indent=2) + "\n")
 
@@ -134,11 +137,18 @@ def args_nprobes(lv: Any) -> list[int]:
     return sorted({min(cells, n) for n in (lv.index.nprobe, 128, 256, 512)})
 
 
-def vocab_row(folder: Path, work: Path, name: str, args: argparse.Namespace, with_base: bool) -> dict[str, Any]:
+def vocab_row(folder: Path, work: Path, name: str, args: argparse.Namespace, with_base: bool, feed: str) -> dict[str, Any]:
     target = work / f"vocab-{name}.tmp.json"
     subprocess.run([sys.executable, __file__, "--child", str(folder), str(target), str(args.score_bytes), str(args.prompts),
-                    str(args.tokens), str(args.positions), "1" if with_base else "0"], check=True)
+                    str(args.tokens), str(args.positions), "1" if with_base else "0", feed, str(args.prefix)], check=True)
     return json.loads(target.read_text())
+
+
+def label(v: dict[str, Any]) -> str:
+    """A vocabulary's row in the tables: its rows' predictor, and how decoding reads a chosen entry back."""
+    hn = v["build"]["config"].get("hypernet")
+    return (f"{v['build']['predictor']['name']} rows" + (f" ({Path(hn).name})" if hn else "")
+            + (", read back as pieces" if v.get("feed") == "pieces" else ""))
 
 
 def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -157,23 +167,24 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "wall_per_byte_vs_base": g["ms_per_byte"] / base_gen["ms_per_byte"], "distinct4_vs_base": g["distinct4"] / base_gen["distinct4"],
             "agreement": v["agreement"]["agreement"], "build_seconds": v["build"]["seconds"]["total"],
         }
-        rows.append({"rows": f"{name} rows", "entries": f"{v['build']['size']:,}",
+        rows.append({"rows": label(v), "entries": f"{v['build']['size']:,}",
                      **{f"bpb_{lang}": v["bpb"][lang]["bits_per_byte"] for lang in LANGS}, "new": g["new_share"],
                      "bps": g["bytes_per_step"], "ms": g["ms_per_byte"], "d4": g["distinct4"], "d4r": per_vocab[name]["distinct4_vs_base"],
                      "agree": v["agreement"]["agreement"], "rss": v["peak_rss_gib"], "build": v["build"]["seconds"]["total"]})
     n_prompts, tokens = len(base_gen["prompts"]), base_gen["prompts"][0]["steps"]
     lines = [f"The million-entry vocabulary per kind of rows, SmolLM2-135M: BPB of held-out text under each vocabulary (exact softmax over "
              f"every entry), then greedy generation from {n_prompts} held-out openings (en + de) x {tokens} steps, faiss k = 32 + the base "
-             "vocabulary, rescored exactly:\n",
+             f"vocabulary + the extensions of the {first.get('prefix', 0)} best base tokens, rescored exactly:\n",
              markdown_table(rows, [("rows", "rows"), ("entries", "entries"), ("bpb_de", "BPB de"), ("bpb_en", "BPB en"),
                                    ("new", "new entries generated"), ("bps", "bytes / step"), ("ms", "ms / generated byte"),
                                    ("d4", "distinct 4-grams"), ("d4r", "vs base"), ("agree", "faiss top-1 agreement"),
                                    ("rss", "peak RSS GiB"), ("build", "build s")])]
-    sweep = [{"rows": f"{name} rows", **r} for name, v in vocabs.items() for r in v.get("sweep", [])]
+    sweep = [{"rows": label(v), **r} for v in vocabs.values() for r in v.get("sweep", [])]
     if sweep:
         lines.append("\nThe faiss step (k = 32 + the base vocabulary) against `nprobe`, the IVF cells searched, teacher-forced on held-out "
                      "en + de in entries:\n")
-        lines.append(markdown_table(sweep, [("rows", "rows"), ("nprobe", "nprobe"), ("agreement", "top-1 agreement"),
+        lines.append(markdown_table(sweep, [("rows", "rows"), ("nprobe", "nprobe"), ("prefix", "+ extensions of the best base tokens"),
+                                            ("agreement", "top-1 agreement"),
                                             ("select_ms", "selection ms"), ("positions", "positions")]))
     targets: dict[str, Any] = {"vocabs": per_vocab, "goals": TARGETS}
     if "prefill" in results:
@@ -184,9 +195,11 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                      "tokens): " + ", ".join(f"{k} rows {100 * v:+.2f}% continuation BPB (achieved reduction "
                                              f"{100 * p[f'{k}@0.2']['reduction']:.1f}%)" for k, v in targets["prefill_cost_at_20pct"].items())
                      + f"; unmerged {base:.4f}.\n")
-    hn = per_vocab.get("hypernet")
-    if hn:
-        targets["met"] = {
+    targets["met"] = {}
+    for name, hn in per_vocab.items():
+        if not name.startswith("hypernet"):
+            continue
+        met = {
             "distinct4": hn["distinct4_vs_base"] >= TARGETS["distinct4_vs_base"], "new_share": hn["new_share"] >= TARGETS["new_share"],
             "bytes_per_step": hn["bytes_per_step_vs_base"] >= TARGETS["bytes_per_step_vs_base"],
             "bpb": all(c <= TARGETS["bpb_vs_base"] for c in hn["bpb_vs_base"].values()),
@@ -194,8 +207,9 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "agreement": hn["agreement"] >= TARGETS["agreement"], "build": hn["build_seconds"] <= TARGETS["build_seconds"],
         }
         if "prefill_cost_at_20pct" in targets:
-            targets["met"]["prefill"] = targets["prefill_cost_at_20pct"].get("hypernet", 1.0) <= TARGETS["prefill_cost_at_20pct"]
-        lines.append("\nTargets with hypernet rows: " + "; ".join([
+            met["prefill"] = targets["prefill_cost_at_20pct"].get("hypernet", 1.0) <= TARGETS["prefill_cost_at_20pct"]
+        targets["met"][name] = met
+        lines.append(f"\nTargets with {label(vocabs[name])}: " + "; ".join([
             f"distinct 4-grams {hn['distinct4_vs_base']:.2f}x the base model's (goal >= 0.8x)",
             f"new entries {100 * hn['new_share']:.1f}% of generated tokens (goal >= 20%)",
             f"bytes per step {hn['bytes_per_step_vs_base']:.2f}x (goal >= 1.4x)",
@@ -203,11 +217,13 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             f"wall time per generated byte {hn['wall_per_byte_vs_base']:.2f}x (goal <= 0.8x)",
             f"faiss top-1 agreement {100 * hn['agreement']:.2f}% (goal >= 99%)",
             f"build {hn['build_seconds']:.0f} s (goal <= 600 s)",
-        ]) + " — met: " + ", ".join(k for k, ok in targets["met"].items() if ok) + "; missed: "
-            + (", ".join(k for k, ok in targets["met"].items() if not ok) or "none") + ".\n")
-    sample = vocabs.get("hypernet", first)["generation"]["prompts"][1]
-    lines.append(f"\nA generation with {'hypernet' if 'hypernet' in vocabs else next(iter(vocabs))} rows (prompt `{sample['prompt']}`):\n\n"
-                 f"```text\n{sample['text'][:400]}\n```\n")
+        ]) + " — met: " + (", ".join(k for k, ok in met.items() if ok) or "none") + "; missed: "
+            + (", ".join(k for k, ok in met.items() if not ok) or "none") + ".\n")
+    for name, v in vocabs.items():
+        sample = v["generation"]["prompts"][1]
+        lines.append(f"\n{label(v)}, prompt `{sample['prompt']}`:\n\n```text\n{sample['text'][:300]}\n```\n")
+    sample = base_gen["prompts"][1]
+    lines.append(f"\nThe base model, same prompt:\n\n```text\n{sample['text'][:300]}\n```\n")
     return "\n".join(lines), targets
 
 
@@ -237,16 +253,18 @@ def draw(results: dict[str, Any]):
 
 
 def main() -> None:
-    if len(sys.argv) == 9 and sys.argv[1] == "--child":
-        measure(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), with_base=sys.argv[8] == "1")
+    if len(sys.argv) == 11 and sys.argv[1] == "--child":
+        measure(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), with_base=sys.argv[8] == "1", feed=sys.argv[9], prefix=int(sys.argv[10]))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vocab", required=True, nargs="+", metavar="NAME=DIR", help="folders from `retok large-vocab build`, named by their rows")
+    parser.add_argument("--vocab", required=True, nargs="+", metavar="NAME=DIR[@FEED]",
+                        help="folders from `retok large-vocab build`, named by their rows; @pieces reads chosen entries back as base pieces")
     parser.add_argument("--out", default="runs/large-vocab-benchmark")
     parser.add_argument("--score-bytes", type=int, default=16384, help="held-out bytes per language scored under each vocabulary")
     parser.add_argument("--prompts", type=int, default=24, help="held-out openings to continue (>= 20)")
     parser.add_argument("--tokens", type=int, default=48, help="greedy steps per opening")
     parser.add_argument("--positions", type=int, default=1024, help="teacher-forced positions for the top-1 agreement")
+    parser.add_argument("--prefix", type=int, default=4, help="decode with the extensions of this many best base tokens scored too (0: off)")
     parser.add_argument("--prefill-hypernet", help="also measure prefill with dynamic merges at 20%% with fvt and these hypernet rows")
     parser.add_argument("--prefill-windows", type=int, default=16)
     parser.add_argument("--overwrite", action="store_true")
@@ -256,10 +274,12 @@ def main() -> None:
         parser.error("--vocab takes NAME=DIR pairs, e.g. hypernet=runs/lv-hypernet")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     work = out.parent / f"{out.name}.partial"
-    resume_or_start(work, {k: getattr(args, k) for k in ("score_bytes", "prompts", "tokens", "positions")})
+    resume_or_start(work, {k: getattr(args, k) for k in ("score_bytes", "prompts", "tokens", "positions", "prefix")})
     vocabs = {}
-    for i, (name, folder) in enumerate(pairs):  # cached per name: adding a vocabulary reuses the rest
-        vocabs[name] = cached_json(work / f"vocab-{name}.json", lambda n=name, f=folder, b=i == 0: vocab_row(Path(f).resolve(), work, n, args, b))
+    for i, (name, spec) in enumerate(pairs):  # cached per name: adding a vocabulary reuses the rest
+        folder, _, feed = spec.partition("@")
+        vocabs[name] = cached_json(work / f"vocab-{name}.json",
+                                   lambda n=name, f=folder, b=i == 0, fd=feed or "rows": vocab_row(Path(f).resolve(), work, n, args, b, fd))
         print(name, json.dumps({"bpb": {k: v["bits_per_byte"] for k, v in vocabs[name]["bpb"].items()},
                                 "new_share": vocabs[name]["generation"]["new_share"], "agreement": vocabs[name]["agreement"]["agreement"]}), flush=True)
     results: dict[str, Any] = {"vocabs": vocabs, "settings": vars(args)}

@@ -214,6 +214,10 @@ def test_cli_builds_generates_and_evaluates_dynamic_prefill(tiny_setup, tmp_path
                  "--window", "64", "--batch-size", "4", "--predictor", "fvt"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("reduction target 0%: achieved 0.0%") and lines[1].startswith("reduction target 20%")
+    for feed in ("rows", "pieces"):
+        assert main(["large-vocab", "score", "--model", str(out), "--text", str(held), "--window", "64", "--feed", feed]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("base vocabulary: ") and lines[1].startswith("3,000 entries: ") and "bits per byte" in lines[1]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -299,3 +303,40 @@ def test_batched_generation_continues_each_prompt_as_it_would_alone(built):
     assert [g.entries for g in together] == [g.entries for g in alone]
     base = built.generate_batch(prompts, max_new_tokens=4, base_only=True)
     assert all(e < built.base_size for g in base for e in g.entries)
+
+
+def test_entries_read_as_pieces_see_the_models_own_states(built):
+    line = synthetic_lines(1, seed=6)[0]
+    ids = built.tokenizer(line, add_special_tokens=False)["input_ids"]
+    entries, h = built.entry_states(ids, feed="pieces")
+    from retok.eval import document_separator
+
+    with torch.no_grad():  # the model on base tokens from the separator, its own embeddings
+        ids_in = torch.tensor([[document_separator(built.tokenizer)] + ids[:-1]])
+        base_states = built.model.base_model(input_ids=ids_in).last_hidden_state[0]
+    starts = np.cumsum([0] + [len(built.entry_ids(e)) for e in entries[:-1]])
+    assert len(entries) < len(ids)
+    torch.testing.assert_close(h, base_states[torch.from_numpy(starts)], rtol=1e-4, atol=1e-4)
+    fed = built.generate("Select the cells", max_new_tokens=6, feed="pieces", stop_at_eos=False)
+    assert len(fed.entries) == 6
+    with pytest.raises(RetokError, match="feed must be one of"):
+        built.generate("x", feed="ids")
+
+
+def test_extensions_of_the_best_base_tokens_are_scored_beside_the_index_candidates(tiny_setup, built):
+    folder, model, _, _ = tiny_setup
+    lv = LargeVocab.load(built.folder, model, prefix=2, prefix_cap=5)
+    first = np.asarray(lv.pieces[:, 0])
+    base_ids = torch.tensor([[int(first[lv.base_size]), int(first[lv.base_size + 7])]])
+    more = lv.extensions(base_ids)[0]
+    more = more[more >= 0]
+    assert 0 < len(more) <= 10 and all(int(first[e]) in base_ids[0].tolist() and e >= lv.base_size for e in more.tolist())
+    h = torch.randn(2, lv.info["dim"])
+    ids, logits = lv.restricted(h, k=4, include_base=True)
+    top = (h @ lv.output_rows[: lv.base_size].T).topk(2, dim=1).indices
+    for q in range(2):
+        wanted = lv.extensions(top[q : q + 1])[0]
+        assert set(wanted[wanted >= 0].tolist()) <= set(ids[q].tolist())
+    torch.testing.assert_close(logits[ids >= 0], lv.scores(h, ids)[ids >= 0])
+    with pytest.raises(RetokError, match="prefix must be"):
+        LargeVocab.load(built.folder, model, prefix=-1)

@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 # notebooks on the real SmolLM2 are slow (about a minute); they run in CI all the same
-SLOW = {"02_finetune.ipynb", "03_zip2zip.ipynb"}
+SLOW = {"02_finetune.ipynb", "03_zip2zip.ipynb", "04_large_vocab.ipynb"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in NOTEBOOKS], ids=lambda p: p.name)

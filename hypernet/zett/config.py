@@ -70,6 +70,8 @@ class TrainConfig(Checked):
     multiword: float = option(0.0, "stage 2: share of steps on text cut into multi-word entries grown from the training text, "
                               "against the whole base vocabulary (rows for `retok large-vocab`); 0: ZeTT steps only", min=0.0, max=1.0)
     multiword_size: int = option(1_000_000, "stage 2, multi-word steps: entries of the vocabulary grown from the training text", min=257)
+    multiword_feed: Literal["rows", "pieces"] = option("rows", "stage 2, multi-word steps: the model reads the entries through "
+                                                       "their rows (rows) or reads base tokens and predicts entries (pieces)")
     multiword_negatives: int = option(4096, "stage 2, multi-word steps: new entries in each softmax beside the base vocabulary", min=1)
     init: str | None = option(None, "start from this hypernetwork's weights (same source model and architecture), e.g. "
                                     "--init HN --stage1-steps 0 --multiword 0.5 to add multi-word training to HN")

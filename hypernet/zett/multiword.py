@@ -17,7 +17,10 @@ or never. :class:`GrownBatches` trains for the use that ``retok large-vocab`` ma
 
 Next-token cross-entropy over that set trains an entry's output row to take the probability mass
 of its whole string where the text continues that way, and its input row to stand for the string
-as context. Base rows are copied, so the base vocabulary keeps its identity. Each step is a pure
+as context (``feed="rows"``: the model reads the entries). With ``feed="pieces"`` the model reads the
+base tokens themselves, and each entry is the target at the position before its first piece: only
+the output side is learned, and decoding reads a chosen entry back as its pieces
+(:meth:`retok.adaptive.large_vocab.decode.LargeVocab.generate`, ``feed="pieces"``). Base rows are copied, so the base vocabulary keeps its identity. Each step is a pure
 function of (seed, step), like every batch the trainer resumes.
 """
 
@@ -57,8 +60,10 @@ class GrownBatches:
     """``at(step)`` -> the batch dict :meth:`hypernet.zett.training.Objective.stage2` takes (see the module docstring)."""
 
     def __init__(self, windows: SampledBatches, tokenizer: Any, grown: GrownVocab, *, negatives: int, seed: int,
-                 merges: MergeExamples | None = None, aux_batch: int = 0) -> None:
-        self.windows, self.tokenizer, self.grown = windows, tokenizer, grown
+                 merges: MergeExamples | None = None, aux_batch: int = 0, feed: str = "rows") -> None:
+        if feed not in ("rows", "pieces"):
+            raise RetokError(f"multiword feed must be rows or pieces; got {feed!r}")
+        self.windows, self.tokenizer, self.grown, self.feed = windows, tokenizer, grown, feed
         self.negatives, self.seed, self.merges, self.aux_batch = negatives, seed, merges, aux_batch
         self.base, self.seq_len, self.batch_size = grown.base_size, windows.seq_len, windows.batch_size
         self.pieces = grown.pieces()
@@ -73,7 +78,7 @@ class GrownBatches:
         return self.entries_by_left[lo : min(hi, lo + HARD_PER_UNIT)]
 
     def rows(self, step: int) -> list[list[int]]:
-        """The step's windows in entries, at most ``seq_len`` each."""
+        """The step's windows in entries, at most ``seq_len`` each (``feed="pieces"``: at most ``seq_len`` base tokens in all)."""
         ids = self.tokenizer(self.windows.windows(step), add_special_tokens=False, verbose=False)["input_ids"]
         return [self.grown.segment(np.asarray(row, dtype=np.int64))[: self.seq_len].tolist() for row in ids]
 
@@ -102,12 +107,27 @@ class GrownBatches:
         bos = self.base + len(new)
         ids = torch.full((self.batch_size, self.seq_len + 1), IGNORE, dtype=torch.long)
         ids[:, 0] = bos
-        for r, row in enumerate(rows):
-            ids[r, 1 : 1 + len(row)] = torch.tensor([e if e < self.base else index[e] for e in row], dtype=torch.long)
+        targets = None
+        if self.feed == "pieces":  # the model reads base tokens; each entry is a target where its first piece begins
+            targets = torch.full((self.batch_size, self.seq_len), IGNORE, dtype=torch.long)
+            for r, row in enumerate(rows):
+                at = 0
+                for e in row:
+                    piece_ids = [int(i) for i in self.pieces[e] if i >= 0]
+                    if at + len(piece_ids) > self.seq_len:
+                        break
+                    targets[r, at] = e if e < self.base else index[e]
+                    ids[r, 1 + at : 1 + at + len(piece_ids)] = torch.tensor(piece_ids, dtype=torch.long)
+                    at += len(piece_ids)
+        else:
+            for r, row in enumerate(rows):
+                ids[r, 1 : 1 + len(row)] = torch.tensor([e if e < self.base else index[e] for e in row], dtype=torch.long)
         pieces = torch.from_numpy(self.pieces[new]) if new else torch.full((0, 1), -1, dtype=torch.long)
         if len(pieces):
             pieces = pieces[:, : max(1, int((pieces >= 0).sum(1).max()))]
         batch: dict[str, Any] = {"ids": ids, "copy": Replicated(torch.arange(self.base)), "pieces": Replicated(pieces)}
+        if targets is not None:
+            batch["targets"] = targets
         if self.merges is not None and self.aux_batch:
             aux_pieces, aux_targets = self.merges.at((1 << 29) + step, size=self.aux_batch)  # neither stage 1's nor ZeTT steps' examples
             batch["aux_pieces"], batch["aux_targets"] = Replicated(aux_pieces), Replicated(aux_targets)

@@ -137,7 +137,8 @@ class Objective:
         logits = hidden @ cand_out.T
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=IGNORE)
+        targets = batch.get("targets", ids[:, 1:])  # multi-word steps read as pieces name their targets apart from the inputs
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
         if aux:
             aux_rows = (rows_in[n_new:], None if rows_out is None else rows_out[n_new:])
             loss = loss + self.aux_weight * self.composition_loss(net, aux_rows, batch["aux_targets"].value)
@@ -228,7 +229,7 @@ def train(
         grown = grow_from_text(tok, [s.text for s in streams], canonical.keys, size=config.multiword_size, progress=progress and main)
         log(f"multi-word steps ({config.multiword:.0%} of stage 2): {len(grown) - grown.base_size:,} entries grown from the training text")
         multiword = GrownBatches(sampled, tok, grown, negatives=config.multiword_negatives, seed=config.seed, merges=merges,
-                                 aux_batch=config.aux_batch)
+                                 aux_batch=config.aux_batch, feed=config.multiword_feed)
     batches = MixedBatches(sampled, multiword, share=config.multiword, seed=config.seed)
     objective = Objective(lm, source, document_separator(tok, separator), accelerator.device, aux_weight=config.aux_weight)
     if sharded and config.steps:  # stage 2 runs the decoder on every process: a sharded forward (and backward) pass

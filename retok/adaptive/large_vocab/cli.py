@@ -14,7 +14,10 @@ import sys
 from retok.catalog import describe_config
 from retok.cli import add_config_flags, add_resume_flag, given_options
 from retok.options import argument_type
-from .config import LargeVocabConfig
+from .config import FEEDS, LargeVocabConfig
+
+
+FEED_HELP = "how a chosen entry is read back: its predicted input row (rows, default) or its base pieces (pieces)"
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     sys.stdout.write(args.prompt)
     result = lv.generate(args.prompt, max_new_tokens=args.max_new_tokens, exact=args.exact, k=args.k, include_base=args.include_base,
-                         temperature=args.temperature, seed=args.seed, on_text=show)
+                         temperature=args.temperature, seed=args.seed, feed=args.feed, on_text=show)
     print()
     steps = sorted(result.step_seconds)
     median = steps[len(steps) // 2] * 1000 if steps else 0.0
@@ -65,7 +68,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     lv = LargeVocab.load(args.model)
     rows = {}
     for name, merged in (("base vocabulary", False), (f"{lv.size:,} entries", True)):
-        got = score_text(lv, text, merged=merged, window=args.window, progress=True)
+        got = score_text(lv, text, merged=merged, window=args.window, feed=args.feed, progress=True)
         rows[name] = got.to_dict()
         print(f"{name}: {got.bits_per_byte:.4f} bits per byte, {got.bytes_per_token:.2f} bytes per token, "
               f"{got.new_tokens / max(got.tokens, 1):.1%} new entries ({got.bytes:,} bytes, {got.windows} windows)")
@@ -130,6 +133,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nprobe", type=argument_type(int, min=1), help="IVF cells searched per step (default: the build's)")
     p.add_argument("--temperature", type=argument_type(float, min=0.0), default=0.0, help="0: greedy")
     p.add_argument("--seed", type=argument_type(int, min=0), default=0)
+    p.add_argument("--feed", choices=FEEDS, default="rows", help=FEED_HELP)
     p.set_defaults(func=cmd_generate)
 
     p = verbs.add_parser("score", help="held-out bits per byte under the large vocabulary (exact softmax over every entry) and the base one")
@@ -137,6 +141,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", required=True, help="held-out UTF-8 text, one paragraph per line")
     p.add_argument("--window", type=argument_type(int, min=1), default=256, help="base tokens per scored window (default 256)")
     p.add_argument("--max-bytes", type=argument_type(int, min=1), help="score only the first N bytes of --text")
+    p.add_argument("--feed", choices=FEEDS, default="rows", help=FEED_HELP)
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     p.set_defaults(func=cmd_score)
 

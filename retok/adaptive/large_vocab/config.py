@@ -9,6 +9,7 @@ from typing import Literal
 from retok.options import Checked, option
 
 IVF_ABOVE = 200_000  # index="auto": IVF above this many entries, HNSW at or below
+FEEDS = ("rows", "pieces")  # how decoding reads a chosen entry back: its predicted input row, or its base pieces
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,4 +38,4 @@ class LargeVocabConfig(Checked):
         return self.nlist or max(1, round(2 * math.sqrt(self.size)))
 
 
-__all__ = ["IVF_ABOVE", "LargeVocabConfig"]
+__all__ = ["FEEDS", "IVF_ABOVE", "LargeVocabConfig"]

@@ -21,15 +21,24 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from retok.errors import RetokError
 from retok.integrity import check_json, check_npy
+from .config import FEEDS
 from .build import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, MERGES_FILE, OUTPUT_FILE, PIECES_FILE,
                     TOKENIZER_DIR, QueryGeometry, hidden_states, load_merges, rows_digest)
+
+
+Feed = Literal["rows", "pieces"]
+
+
+def check_feed(feed: str) -> None:
+    if feed not in FEEDS:
+        raise RetokError(f"feed must be one of {', '.join(FEEDS)}; got {feed!r}")
 
 
 def _rows(path: Path) -> tuple[np.ndarray, torch.Tensor]:
@@ -65,7 +74,8 @@ class LargeVocabGeneration:
 class LargeVocab:
     """A built large-vocabulary folder with its model: candidate retrieval, exact scoring and generation."""
 
-    def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
+    def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None,
+                 prefix: int = 0, prefix_cap: int = 2048) -> None:
         from retok.index import NeighbourIndex
         from retok.loading import load_model, load_tokenizer
         from retok.vocab.canonical import CanonicalVocab
@@ -87,6 +97,10 @@ class LargeVocab:
             check_npy(self.folder / name, fix=rebuild)
         self.pieces = np.load(self.folder / PIECES_FILE, mmap_mode="r")
         self._merges: tuple[np.ndarray, np.ndarray] | None = None
+        if isinstance(prefix, bool) or not isinstance(prefix, int) or prefix < 0 or not isinstance(prefix_cap, int) or prefix_cap < 1:
+            raise RetokError(f"prefix must be an integer >= 0 and prefix_cap >= 1; got {prefix!r} and {prefix_cap!r}")
+        self.prefix, self.prefix_cap = prefix, prefix_cap  # extensions of the best base tokens scored beside the index's candidates
+        self._by_first: tuple[torch.Tensor, torch.Tensor] | None = None
         _, self.input_rows = _rows(self.folder / INPUT_FILE)
         out_array, self.output_rows = _rows(self.folder / (INPUT_FILE if self.info["tied"] else OUTPUT_FILE))
         if self.input_rows.shape != (self.size, self.info["dim"]) or self.output_rows.shape != self.input_rows.shape:
@@ -163,14 +177,41 @@ class LargeVocab:
         return ids
 
     def restricted(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """h (Q, d) -> candidate ids (Q, C) and their exact logits (Q, C): the k retrieved [+ every base entry, one matmul]."""
+        """h (Q, d) -> candidate ids (Q, C) and their exact logits (Q, C): the k retrieved [+ every base entry, one matmul].
+
+        With the base vocabulary included and :attr:`prefix` > 0, the new entries that begin with one of the ``prefix``
+        best-scoring base tokens are candidates too (:meth:`extensions`): an entry that wins usually starts with a token
+        that scores well on its own, and the index can miss it.
+        """
         ids = self.candidates(h, k=k)
         logits = self.scores(h, ids)
         if include_base:
             base = h.float() @ self.output_rows[: self.base_size].T  # (Q, V_base)
-            ids = torch.cat([ids, torch.arange(self.base_size).expand(len(ids), -1)], dim=1)
-            logits = torch.cat([logits, base], dim=1)
+            parts, scored = [ids, torch.arange(self.base_size).expand(len(ids), -1)], [logits, base]
+            if self.prefix > 0:
+                more = self.extensions(base.topk(min(self.prefix, self.base_size), dim=1).indices)
+                parts.append(more)
+                scored.append(self.scores(h, more))
+            ids, logits = torch.cat(parts, dim=1), torch.cat(scored, dim=1)
         return ids, logits
+
+    def extensions(self, base_ids: torch.Tensor) -> torch.Tensor:
+        """base ids (Q, m) -> (Q, C) the new entries whose first piece is one of them (at most :attr:`prefix_cap` each, the
+        earliest grown, i.e. most frequent, first), -1 padded."""
+        if self._by_first is None:
+            first = torch.from_numpy(np.ascontiguousarray(self.pieces[self.base_size :, 0]).astype(np.int64))
+            order = torch.argsort(first, stable=True)
+            self._by_first = (order + self.base_size, torch.searchsorted(first[order], torch.arange(self.base_size + 1)))
+        order, starts = self._by_first
+        rows = []
+        for query in base_ids.tolist():
+            picked = [order[starts[b] : min(starts[b + 1], starts[b] + self.prefix_cap)] for b in query]
+            rows.append(torch.cat(picked) if picked else torch.empty(0, dtype=torch.long))
+        width = max((len(r) for r in rows), default=0)
+        out = torch.full((len(rows), max(width, 1)), -1, dtype=torch.long)
+        for q, r in enumerate(rows):
+            out[q, : len(r)] = r
+        return out
 
     def scores(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Exact logits ``h . o_e`` of candidates: h (Q, d), ids (Q, C) -> (Q, C); -inf for id -1."""
@@ -223,14 +264,17 @@ class LargeVocab:
     @torch.inference_mode()
     def generate(self, prompt: str, *, max_new_tokens: int = 64, exact: bool = False, k: int = 32, include_base: bool = True,
                  temperature: float = 0.0, seed: int = 0, stop_at_eos: bool = True, base_only: bool = False,
-                 on_text: Callable[[str], None] | None = None) -> LargeVocabGeneration:
+                 feed: Feed = "rows", on_text: Callable[[str], None] | None = None) -> LargeVocabGeneration:
         """Continue ``prompt`` (base-tokenized) by ``max_new_tokens`` entries with the KV cache; ``on_text`` streams the text.
 
         ``include_base`` (default on) scores the whole base vocabulary beside the ``k`` retrieved entries every
         step: retrieval alone agreed with exact scoring on 87.6% of the steps in the large-vocabulary benchmark
         (100% with the base vocabulary) and can loop. The prompt follows the document separator, as in the evaluation protocol and zip2zip's generation,
         so an empty prompt generates from the start of a document. ``base_only`` decodes over the base vocabulary alone.
+        ``feed``: how a chosen entry is read back (:data:`FEEDS`): its predicted input row (one position), or its base
+        pieces (as many positions, one forward pass), so the context is always what the model was trained on.
         """
+        check_feed(feed)
         if max_new_tokens < 1:
             raise RetokError(f"max_new_tokens must be at least 1; got {max_new_tokens}")
         if not exact:
@@ -260,7 +304,8 @@ class LargeVocab:
                 steps.append(time.perf_counter() - began)
                 selects.append(selected - began)
                 break
-            out = self.body(self.input_row(entry)[None, None], cache=out.cache, use_cache=True)
+            fed = self.input_row(entry)[None, None] if feed == "rows" else self.embed(self.entry_ids(entry))[None]
+            out = self.body(fed, cache=out.cache, use_cache=True)
             steps.append(time.perf_counter() - began)
             selects.append(selected - began)
             data += self.entry_bytes(entry)
@@ -323,24 +368,42 @@ class LargeVocab:
                                                 [len(self.entry_bytes(e)) for e in row], prefill, steps, selects))
         return results
 
+    def entry_states(self, ids: Sequence[int], *, feed: Feed = "rows", start: int | None = None) -> tuple[list[int], torch.Tensor]:
+        """One window of base ids -> its entries (:meth:`segment`) and the hidden state (E, d) that predicts each entry.
+
+        The window is read after ``start`` (default: the document separator). ``feed="rows"`` reads the entries through
+        their input rows (one position each), ``feed="pieces"`` reads the base ids themselves and takes the state before
+        each entry's first piece.
+        """
+        from retok.eval import document_separator
+
+        check_feed(feed)
+        first = document_separator(self.tokenizer) if start is None else start
+        entries = self.segment(ids)
+        if feed == "rows":
+            h = self.body(self.embed([first] + entries[:-1])[None]).last_hidden_state[0]
+            return entries, h
+        h = self.body(self.embed([first] + list(ids[:-1]))[None]).last_hidden_state[0]
+        lengths = torch.tensor([len(self.entry_ids(e)) for e in entries])
+        return entries, h[torch.cumsum(lengths, 0) - lengths]
+
     @torch.inference_mode()
-    def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024, merged: bool = False) -> torch.Tensor:
+    def hidden_states(self, text: str, *, window: int = 256, max_positions: int = 1024, merged: bool = False,
+                      feed: Feed = "rows") -> torch.Tensor:
         """Teacher-forced hidden states (P, d) of ``text``, in windows of ``window`` tokens, at most ``max_positions``.
 
-        ``merged``: the text cut into entries (:meth:`segment`) and read through their rows, as decoding with them sees it;
-        else in base tokens.
+        ``merged``: the states that predict each entry of the text cut into entries (:meth:`entry_states`, read as
+        ``feed`` says), as decoding with them sees them; else in base tokens.
         """
         from retok.eval import scoring_ids
 
         ids = scoring_ids(self.tokenizer, text, strict=False)
-        if merged:
-            ids = self.segment(ids)
-        ids = ids[: max_positions]
         if not ids:
             raise RetokError("the text is empty after tokenization; pass held-out text to compare on")
         if not merged:
-            return hidden_states(self.model, ids, window=window)
-        return torch.cat([self.body(self.embed(ids[s : s + window])[None]).last_hidden_state[0] for s in range(0, len(ids), window)]).float()
+            return hidden_states(self.model, ids[:max_positions], window=window)
+        states = [self.entry_states(ids[s : s + window], feed=feed)[1] for s in range(0, len(ids), window)]
+        return torch.cat(states).float()[:max_positions]
 
     def top1_agreement(self, h: torch.Tensor, *, k: int = 32, include_base: bool = False, batch: int = 64) -> dict[str, float]:
         """Share of hidden states h (P, d) whose restricted top-1 equals the exact top-1 over all N rows, and the exact top-1's new share."""
@@ -354,4 +417,4 @@ class LargeVocab:
         return {"agreement": same / len(h), "exact_new_share": new / len(h), "positions": len(h)}
 
 
-__all__ = ["LargeVocab", "LargeVocabGeneration"]
+__all__ = ["FEEDS", "Feed", "LargeVocab", "LargeVocabGeneration", "check_feed"]

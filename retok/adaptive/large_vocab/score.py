@@ -9,7 +9,9 @@ every window starts from the document separator (as :func:`retok.eval.bits_per_b
 both vocabularies score the same bytes from the same contexts. ``merged=True`` cuts each window
 with :meth:`LargeVocab.segment` and normalises over every entry (exact: a running logsumexp over
 chunks of rows, so memory stays ``positions x chunk``); ``merged=False`` is the model itself
-over its own vocabulary. The bits of a window are the sum of ``-log2 p(entry)`` over its entries.
+over its own vocabulary. The context of a merged window is read through the entries' predicted input rows
+(``feed="rows"``) or as its base pieces (``feed="pieces"``: the model reads what it was trained on, and only
+the output rows of the entries are predicted ones). The bits of a window are the sum of ``-log2 p(entry)`` over its entries.
 """
 
 from __future__ import annotations
@@ -73,8 +75,12 @@ def windows_of(lv: LargeVocab, text: str, *, window: int) -> list[list[int]]:
 
 @torch.inference_mode()
 def score_text(lv: LargeVocab, text: str, *, merged: bool = True, window: int = 256, batch_positions: int = 2048,
-               chunk: int = 131_072, progress: bool = False) -> LargeVocabScore:
-    """Bits per byte of ``text`` under the large vocabulary (``merged``) or the base one; see the module docstring."""
+               chunk: int = 131_072, feed: str = "rows", progress: bool = False) -> LargeVocabScore:
+    """Bits per byte of ``text`` under the large vocabulary (``merged``) or the base one; see the module docstring.
+
+    ``feed`` (merged only): the context is read through the entries' input rows (``"rows"``) or as base pieces
+    (``"pieces"``), as :meth:`LargeVocab.generate` reads back what it chose.
+    """
     from retok.eval import document_separator
 
     if window < 1:
@@ -98,9 +104,11 @@ def score_text(lv: LargeVocab, text: str, *, merged: bool = True, window: int = 
     all_windows = windows_of(lv, text, window=window)
     for ids in tqdm(all_windows, desc="scoring" + (" (large vocabulary)" if merged else " (base vocabulary)"), unit="window",
                     disable=not bars_on(progress)):
-        entries = lv.segment(ids) if merged else list(ids)
-        embeds = lv.embed([separator] + entries[:-1])
-        h = lv.body(embeds[None]).last_hidden_state[0]
+        if merged:
+            entries, h = lv.entry_states(ids, feed=feed)  # type: ignore[arg-type]
+        else:
+            entries = list(ids)
+            h = lv.body(lv.embed([separator] + entries[:-1])[None]).last_hidden_state[0]
         pending_h.append(h)
         pending_t.append(torch.tensor(entries, dtype=torch.long))
         n_bytes += sum(len(lv.vocab.keys[i] or b"") for i in ids)
