@@ -13,7 +13,7 @@ from retok.adaptive.large_vocab.decode import LargeVocab
 from retok.adaptive.large_vocab.score import log_normaliser, score_text
 from retok.testing import ENGLISH, tiny_llama, tiny_tokenizer
 from retok.vocab.canonical import CanonicalVocab
-from retok.vocab.growth import corpus_array, grow_vocabulary, take_non_overlapping
+from retok.vocab.growth import SEP, corpus_array, grow_vocabulary, take_non_overlapping
 
 SIZE = 5000
 
@@ -97,7 +97,26 @@ def test_candidates_are_scored_exactly(built):
     h = torch.randn(3, built.info["dim"])
     ids = built.candidates(h, k=5)
     want = torch.stack([built.output_rows[i] @ h[q] for q, i in enumerate(ids)])
-    torch.testing.assert_close(built.scores(h, ids), want)
+    prior = torch.stack([torch.tensor([float(built.base_bias[e]) if e < built.base_size else 0.0 for e in row]) for row in ids.tolist()])
+    torch.testing.assert_close(built.scores(h, ids), want + prior)
+    exact = built.exact_logits(h)
+    torch.testing.assert_close(exact.gather(1, ids), want + prior)
+
+
+def test_the_base_prior_is_the_log_share_of_each_tokens_occurrences_left_unmerged():
+    from retok.adaptive.large_vocab.build import base_bias
+
+    corpus = np.array([0, 1, 0, 1, 2, SEP, 0, 2])  # "ab" merges twice; a stays alone once, c never merges
+    grown = grow_vocabulary(corpus, [b"a", b"b", b"c"], 4, min_count=2, min_round=1, progress=False)
+    bias = base_bias(corpus, grown.merges, grown.round_ends, len(grown), 3)
+    np.testing.assert_allclose(bias, np.log([(1 + 1) / (3 + 1), (0 + 1) / (2 + 1), 1.0]), rtol=1e-6)
+
+
+def test_a_built_folder_carries_its_prior_and_uncalibrated_loading_drops_it(tiny_setup, built):
+    _, model, _, _ = tiny_setup
+    assert (built.folder / "base_bias.npy").is_file() and float(built.base_bias.abs().sum()) > 0
+    plain = LargeVocab.load(built.folder, model, calibrated=False)
+    assert float(plain.base_bias.abs().sum()) == 0
 
 
 def test_restricted_and_exact_generation_agree_and_report_their_entries(built):
@@ -340,3 +359,16 @@ def test_extensions_of_the_best_base_tokens_are_scored_beside_the_index_candidat
     torch.testing.assert_close(logits[ids >= 0], lv.scores(h, ids)[ids >= 0])
     with pytest.raises(RetokError, match="prefix must be"):
         LargeVocab.load(built.folder, model, prefix=-1)
+
+
+def test_calibrating_an_older_folder_recomputes_the_prior_its_build_wrote(tiny_setup, built, tmp_path):
+    import shutil
+
+    from retok.adaptive.large_vocab.build import calibrate
+
+    _, _, _, corpus = tiny_setup
+    old = tmp_path / "old"
+    shutil.copytree(built.folder, old)
+    (old / "base_bias.npy").unlink()
+    calibrate(old, [corpus], progress=False)
+    np.testing.assert_array_equal(np.load(old / "base_bias.npy"), np.load(built.folder / "base_bias.npy"))

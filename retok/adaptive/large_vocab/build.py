@@ -39,7 +39,8 @@ and a request that does not fit is refused with the estimate.
 Folder layout: ``large_vocab.json`` (what was built, from what, how), ``tokenizer/`` (the base
 tokenizer), ``pieces.npy`` (N, L) int32 base ids -1 padded, ``input_rows.npy`` (N, d) float32,
 ``output_rows.npy`` (untied models only), ``merges.npz`` (the growth's rounds, which cut new text
-into entries: :meth:`~retok.adaptive.large_vocab.decode.LargeVocab.segment`), ``index/`` (faiss index + ``built_for.json``, the digest
+into entries: :meth:`~retok.adaptive.large_vocab.decode.LargeVocab.segment`), ``base_bias.npy`` (the
+unmerged share of each base token, :func:`base_bias`), ``index/`` (faiss index + ``built_for.json``, the digest
 of the rows it was built from).
 """
 
@@ -70,6 +71,7 @@ from .config import LargeVocabConfig
 FORMAT = 1
 CONFIG_FILE = "large_vocab.json"
 PIECES_FILE, INPUT_FILE, OUTPUT_FILE, MERGES_FILE = "pieces.npy", "input_rows.npy", "output_rows.npy", "merges.npz"
+BIAS_FILE = "base_bias.npy"  # (V,) log-share of each base token's occurrences that stay unmerged in the grown corpus
 INDEX_DIR, TOKENIZER_DIR, BUILT_FOR, GEOMETRY = "index", "tokenizer", "built_for.json", "geometry.npz"
 QUERY_POSITIONS = 4096  # hidden states of training text that set the search geometry
 DIGEST_ROWS = 1024  # rows sampled (evenly spaced) into the digest that ties an index to its rows
@@ -268,6 +270,7 @@ def grow(work: Path, tokenizer: Any, corpus: Sequence[str | os.PathLike], config
         raise RetokError(f"the corpus supports only {len(grown):,} entries at min_count {config.min_count} "
                          f"({sum(map(len, ids)):,} base tokens); pass more text (--train FILE ...), a smaller --size or --min-count 1")
     pieces = grown.pieces().astype(np.int32)
+    np.save(work / BIAS_FILE, base_bias(corpus_array(ids), grown.merges, grown.round_ends, len(grown), grown.base_size))
     tmp = work / "vocab.tmp.npz"
     np.savez(tmp, pieces=pieces, counts=grown.counts)
     save_merges(work / MERGES_FILE, grown.merges, grown.round_ends)
@@ -284,6 +287,48 @@ def save_merges(path: Path, merges: np.ndarray, round_ends: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, merges=merges.astype(np.int64), round_ends=round_ends.astype(np.int64))
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def base_bias(corpus: np.ndarray, merges: np.ndarray, round_ends: np.ndarray, size: int, base: int) -> np.ndarray:
+    """(V,) float32 ``log((unmerged + 1) / (occurrences + 1))`` per base token over ``corpus`` (:func:`~retok.vocab.growth.corpus_array`).
+
+    The model's logit for a base token ``t`` is its probability of *starting* with ``t``; in text cut into entries,
+    ``t`` is a unit of its own only where no entry covers more, so ``p(t alone) ~ p(t) * P(unmerged | t)``. Added to
+    the base tokens' logits, this prior gives the mass of " die" that belongs to " die Datei" back to the entries
+    (new entries get no bias). Estimated on the training corpus the vocabulary was grown from.
+    """
+    from retok.vocab.growth import replay_merges
+
+    units = np.asarray(corpus, dtype=np.int64)
+    occurrences = np.bincount(units[(units >= 0) & (units < base)], minlength=base)[:base]
+    cut = replay_merges(units, merges, round_ends, size)
+    alone = np.bincount(cut[(cut >= 0) & (cut < base)], minlength=base)[:base]
+    return np.log((alone + 1.0) / (occurrences + 1.0)).astype(np.float32)
+
+
+def calibrate(folder: str | os.PathLike, corpus: Sequence[str | os.PathLike] | None = None, *, progress: bool = True) -> Path:
+    """Write :data:`BIAS_FILE` into a finished folder built without one (by an older version), from its corpus (default: the default one)."""
+    from retok.loading import load_tokenizer
+    from retok.vocab.growth import corpus_array
+
+    from retok.integrity import check_json
+
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file():
+        raise RetokError(f"{str(folder)!r} is not a large-vocabulary folder (no {CONFIG_FILE}); build one with "
+                         "`retok large-vocab build --model M --out DIR`")
+    info = check_json(folder / CONFIG_FILE, fix="build the folder again with `retok large-vocab build`")
+    tok = load_tokenizer(folder / TOKENIZER_DIR)
+    lines = training_lines([Path(p) for p in (corpus or default_corpus(progress))])
+    ids: list[list[int]] = []
+    for start in tqdm(range(0, len(lines), 4096), desc="tokenizing the corpus", unit="batch", disable=not bars_on(progress)):
+        ids += tok(lines[start : start + 4096], add_special_tokens=False, verbose=False)["input_ids"]
+    merges, round_ends = load_merges(folder / MERGES_FILE)
+    bias = base_bias(corpus_array(ids), merges, round_ends, int(info["size"]), int(info["base_size"]))
+    buffer = io.BytesIO()
+    np.save(buffer, bias)
+    atomic_write_bytes(folder / BIAS_FILE, buffer.getvalue())
+    return folder / BIAS_FILE
 
 
 def load_merges(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -438,7 +483,7 @@ def build_large_vocab(
     }
     with atomic_dir(out, overwrite=overwrite) as tmp:
         tok.save_pretrained(tmp / TOKENIZER_DIR)
-        for name in (PIECES_FILE, INPUT_FILE, OUTPUT_FILE, MERGES_FILE, INDEX_DIR):
+        for name in (PIECES_FILE, INPUT_FILE, OUTPUT_FILE, MERGES_FILE, BIAS_FILE, INDEX_DIR):
             if (work / name).exists():
                 os.replace(work / name, tmp / name)
         atomic_write_text(tmp / CONFIG_FILE, json.dumps(info, indent=2) + "\n")
@@ -446,5 +491,5 @@ def build_large_vocab(
     return out
 
 
-__all__ = ["CONFIG_FILE", "FORMAT", "MERGES_FILE", "load_merges", "save_merges", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "hidden_states", "available_memory", "build_large_vocab", "check_fits",
+__all__ = ["BIAS_FILE", "CONFIG_FILE", "FORMAT", "MERGES_FILE", "base_bias", "calibrate", "load_merges", "save_merges", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "hidden_states", "available_memory", "build_large_vocab", "check_fits",
            "default_corpus", "estimate_size", "rows_digest", "training_lines"]

@@ -1,4 +1,4 @@
-"""``retok large-vocab {build,generate,score}`` and ``retok dynamic eval``: thin shells over :mod:`retok.adaptive.large_vocab.build` and :mod:`retok.adaptive.dynamic`.
+"""``retok large-vocab {build,generate,score,calibrate}`` and ``retok dynamic eval``: thin shells over :mod:`retok.adaptive.large_vocab.build` and :mod:`retok.adaptive.dynamic`.
 
 Added to ``retok`` through the ``retok.commands`` entry-point group, like the commands of other packages.
 
@@ -54,6 +54,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     median = steps[len(steps) // 2] * 1000 if steps else 0.0
     print(f"[{len(result.entries)} tokens, {result.new_share:.1%} outside the base vocabulary, {result.bytes_per_token:.2f} bytes "
           f"per token; median step {median:.1f} ms ({'exact' if args.exact else f'k={args.k}'})]", file=sys.stderr)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .build import calibrate
+
+    path = calibrate(args.model, args.train)
+    print(f"wrote the base tokens' unmerged prior to {path}")
     return 0
 
 
@@ -135,6 +143,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=argument_type(int, min=0), default=0)
     p.add_argument("--feed", choices=FEEDS, default="rows", help=FEED_HELP)
     p.set_defaults(func=cmd_generate)
+
+    p = verbs.add_parser("calibrate", help="add the base tokens' unmerged prior to a folder built by an older version")
+    p.add_argument("--model", required=True, help="a folder written by `retok large-vocab build`")
+    p.add_argument("--train", nargs="+", metavar="FILE", help="the corpus it was built from (default: LibreOffice help + man pages)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = verbs.add_parser("score", help="held-out bits per byte under the large vocabulary (exact softmax over every entry) and the base one")
     p.add_argument("--model", required=True, help="a folder written by `retok large-vocab build`")

@@ -29,7 +29,7 @@ import torch
 from retok.errors import RetokError
 from retok.integrity import check_json, check_npy
 from .config import FEEDS
-from .build import (BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, MERGES_FILE, OUTPUT_FILE, PIECES_FILE,
+from .build import (BIAS_FILE, BUILT_FOR, CONFIG_FILE, FORMAT, GEOMETRY, INDEX_DIR, INPUT_FILE, MERGES_FILE, OUTPUT_FILE, PIECES_FILE,
                     TOKENIZER_DIR, QueryGeometry, hidden_states, load_merges, rows_digest)
 
 
@@ -75,7 +75,7 @@ class LargeVocab:
     """A built large-vocabulary folder with its model: candidate retrieval, exact scoring and generation."""
 
     def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None,
-                 prefix: int = 0, prefix_cap: int = 2048) -> None:
+                 prefix: int = 0, prefix_cap: int = 2048, calibrated: bool = True) -> None:
         from retok.index import NeighbourIndex
         from retok.loading import load_model, load_tokenizer
         from retok.vocab.canonical import CanonicalVocab
@@ -101,6 +101,13 @@ class LargeVocab:
             raise RetokError(f"prefix must be an integer >= 0 and prefix_cap >= 1; got {prefix!r} and {prefix_cap!r}")
         self.prefix, self.prefix_cap = prefix, prefix_cap  # extensions of the best base tokens scored beside the index's candidates
         self._by_first: tuple[torch.Tensor, torch.Tensor] | None = None
+        bias_path = self.folder / BIAS_FILE
+        # the base tokens' unmerged prior (build.base_bias), added to their logits beside the entries; none: zeros
+        self.base_bias = torch.zeros(self.base_size)
+        if calibrated and bias_path.is_file():
+            self.base_bias = torch.from_numpy(np.load(bias_path).astype(np.float32))
+            if self.base_bias.shape != (self.base_size,):
+                raise RetokError(f"{str(bias_path)!r} holds {tuple(self.base_bias.shape)} values, not {self.base_size}; build the folder again")
         _, self.input_rows = _rows(self.folder / INPUT_FILE)
         out_array, self.output_rows = _rows(self.folder / (INPUT_FILE if self.info["tied"] else OUTPUT_FILE))
         if self.input_rows.shape != (self.size, self.info["dim"]) or self.output_rows.shape != self.input_rows.shape:
@@ -187,8 +194,8 @@ class LargeVocab:
         logits = self.scores(h, ids)
         if include_base:
             base = h.float() @ self.output_rows[: self.base_size].T  # (Q, V_base)
-            parts, scored = [ids, torch.arange(self.base_size).expand(len(ids), -1)], [logits, base]
-            if self.prefix > 0:
+            parts, scored = [ids, torch.arange(self.base_size).expand(len(ids), -1)], [logits, base + self.base_bias]
+            if self.prefix > 0:  # the tokens the model itself would start with (before the unmerged prior)
                 more = self.extensions(base.topk(min(self.prefix, self.base_size), dim=1).indices)
                 parts.append(more)
                 scored.append(self.scores(h, more))
@@ -215,9 +222,14 @@ class LargeVocab:
 
     def scores(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Exact logits ``h . o_e`` of candidates: h (Q, d), ids (Q, C) -> (Q, C); -inf for id -1."""
-        rows = self.output_rows[ids.clamp(min=0).reshape(-1)].reshape(*ids.shape, -1)
-        logits = torch.einsum("qcd,qd->qc", rows, h.float())
+        safe = ids.clamp(min=0)
+        rows = self.output_rows[safe.reshape(-1)].reshape(*ids.shape, -1)
+        logits = torch.einsum("qcd,qd->qc", rows, h.float()) + self.bias_of(safe)
         return logits.masked_fill(ids < 0, float("-inf"))
+
+    def bias_of(self, ids: torch.Tensor) -> torch.Tensor:
+        """The logit bias of entries (any shape, ids >= 0): the base tokens' unmerged prior, 0 for new entries."""
+        return torch.where(ids < self.base_size, self.base_bias[ids.clamp(max=self.base_size - 1)], 0.0)
 
     def exact_logits(self, h: torch.Tensor, *, chunk: int = 262_144) -> torch.Tensor:
         """h (Q, d) -> logits over all N entries (Q, N), read from the memory map in chunks of rows."""
@@ -225,6 +237,7 @@ class LargeVocab:
         out = torch.empty(len(h), self.size)
         for start in range(0, self.size, chunk):
             out[:, start : start + chunk] = h @ self.output_rows[start : start + chunk].T
+        out[:, : self.base_size] += self.base_bias
         return out
 
     def best(self, h: torch.Tensor, *, exact: bool = False, k: int = 32, include_base: bool = False) -> torch.Tensor:

@@ -9,7 +9,7 @@ every window starts from the document separator (as :func:`retok.eval.bits_per_b
 both vocabularies score the same bytes from the same contexts. ``merged=True`` cuts each window
 with :meth:`LargeVocab.segment` and normalises over every entry (exact: a running logsumexp over
 chunks of rows, so memory stays ``positions x chunk``); ``merged=False`` is the model itself
-over its own vocabulary. The context of a merged window is read through the entries' predicted input rows
+over its own vocabulary (no prior); merged windows add :attr:`LargeVocab.base_bias` to the base tokens' logits. The context of a merged window is read through the entries' predicted input rows
 (``feed="rows"``) or as its base pieces (``feed="pieces"``: the model reads what it was trained on, and only
 the output rows of the entries are predicted ones). The bits of a window are the sum of ``-log2 p(entry)`` over its entries.
 """
@@ -53,12 +53,17 @@ class LargeVocabScore:
                 "new_share": self.new_tokens / max(self.tokens, 1)}
 
 
-def log_normaliser(h: torch.Tensor, rows: torch.Tensor, *, chunk: int = 131_072) -> torch.Tensor:
-    """logsumexp over all rows of ``h . row``: h (Q, d), rows (N, d) (a memory map is fine) -> (Q,), in chunks of ``chunk`` rows."""
+def log_normaliser(h: torch.Tensor, rows: torch.Tensor, *, chunk: int = 131_072, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """logsumexp over all rows of ``h . row + bias``: h (Q, d), rows (N, d) (a memory map is fine), bias (B <= N,) for the
+    first B rows (None: none) -> (Q,), in chunks of ``chunk`` rows."""
     h = h.float()
     total = torch.full((len(h),), float("-inf"))
     for start in range(0, len(rows), chunk):
-        total = torch.logaddexp(total, torch.logsumexp(h @ rows[start : start + chunk].float().T, dim=1))
+        logits = h @ rows[start : start + chunk].float().T
+        if bias is not None and start < len(bias):
+            part = bias[start : start + chunk]
+            logits[:, : len(part)] += part
+        total = torch.logaddexp(total, torch.logsumexp(logits, dim=1))
     return total
 
 
@@ -99,7 +104,10 @@ def score_text(lv: LargeVocab, text: str, *, merged: bool = True, window: int = 
         pending_h.clear()
         pending_t.clear()
         logits = torch.einsum("qd,qd->q", h.float(), lv.output_rows[targets].float())
-        return float((log_normaliser(h, rows, chunk=chunk) - logits).sum()) / math.log(2)
+        if not merged:  # the model itself: no prior
+            return float((log_normaliser(h, rows, chunk=chunk) - logits).sum()) / math.log(2)
+        logits = logits + lv.bias_of(targets)
+        return float((log_normaliser(h, rows, chunk=chunk, bias=lv.base_bias) - logits).sum()) / math.log(2)
 
     all_windows = windows_of(lv, text, window=window)
     for ids in tqdm(all_windows, desc="scoring" + (" (large vocabulary)" if merged else " (base vocabulary)"), unit="window",
