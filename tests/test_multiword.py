@@ -72,13 +72,18 @@ def test_segmenting_new_text_is_lossless_and_shorter(corpus):
         assert (cut >= grown.base_size).any()
 
 
-def test_multiword_batches_hold_the_whole_base_vocabulary_every_target_and_are_pure_in_the_step(corpus):
-    root, tok = corpus
+def windows_and_growth(tok) -> tuple[SampledBatches, object]:
+    """The ZeTT windows of the phrase text and the vocabulary grown from it."""
     canonical = CanonicalVocab.of(tok)
     text = "\n".join(phrases(400, 0))
     windows = SampledBatches([TextStream("t", text)], canonical, batch_size=4, seq_len=32, candidates=64, sampled_vocab=400,
                              stats_batches=2, noise_mu=-11.5, noise_sigma=4.0, seed=0)
-    grown = grow_from_text(tok, [text], canonical.keys, size=3000, progress=False)
+    return windows, grow_from_text(tok, [text], canonical.keys, size=3000, progress=False)
+
+
+def test_multiword_batches_hold_the_whole_base_vocabulary_every_target_and_are_pure_in_the_step(corpus):
+    _, tok = corpus
+    windows, grown = windows_and_growth(tok)
     batches = GrownBatches(windows, tok, grown, negatives=128, seed=0)
     batch = batches.at(3)
     base = grown.base_size
@@ -101,11 +106,7 @@ def test_multiword_batches_hold_the_whole_base_vocabulary_every_target_and_are_p
 
 def test_multiword_batches_read_as_pieces_put_each_entry_where_its_first_piece_begins(corpus):
     _, tok = corpus
-    canonical = CanonicalVocab.of(tok)
-    text = "\n".join(phrases(400, 0))
-    windows = SampledBatches([TextStream("t", text)], canonical, batch_size=4, seq_len=32, candidates=64, sampled_vocab=400,
-                             stats_batches=2, noise_mu=-11.5, noise_sigma=4.0, seed=0)
-    grown = grow_from_text(tok, [text], canonical.keys, size=3000, progress=False)
+    windows, grown = windows_and_growth(tok)
     batch = GrownBatches(windows, tok, grown, negatives=128, seed=0, feed="pieces").at(2)
     ids, targets, pieces, base = batch["ids"], batch["targets"], batch["pieces"].value, grown.base_size
     inputs = ids[:, 1:][ids[:, 1:] != IGNORE]

@@ -75,7 +75,7 @@ class LargeVocab:
     """A built large-vocabulary folder with its model: candidate retrieval, exact scoring and generation."""
 
     def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None,
-                 prefix: int = 0, prefix_cap: int = 2048, calibrated: bool = True) -> None:
+                 prefix: int = 0, prefix_cap: int = 512, calibrated: bool = True) -> None:
         from retok.index import NeighbourIndex
         from retok.loading import load_model, load_tokenizer
         from retok.vocab.canonical import CanonicalVocab
@@ -190,17 +190,21 @@ class LargeVocab:
         best-scoring base tokens are candidates too (:meth:`extensions`): an entry that wins usually starts with a token
         that scores well on its own, and the index can miss it.
         """
+        parts = self.scored_parts(h, k=k, include_base=include_base)
+        ids = [torch.arange(self.base_size).expand(len(h), -1) if i is None else i for i, _ in parts]
+        return torch.cat(ids, dim=1), torch.cat([logits for _, logits in parts], dim=1)
+
+    def scored_parts(self, h: torch.Tensor, *, k: int, include_base: bool) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
+        """The candidates of :meth:`restricted` in parts, ``(ids (Q, C), logits (Q, C))``; ids None: the base vocabulary in order."""
         ids = self.candidates(h, k=k)
-        logits = self.scores(h, ids)
+        parts: list[tuple[torch.Tensor | None, torch.Tensor]] = [(ids, self.scores(h, ids))]
         if include_base:
             base = h.float() @ self.output_rows[: self.base_size].T  # (Q, V_base)
-            parts, scored = [ids, torch.arange(self.base_size).expand(len(ids), -1)], [logits, base + self.base_bias]
+            parts.append((None, base + self.base_bias))
             if self.prefix > 0:  # the tokens the model itself would start with (before the unmerged prior)
                 more = self.extensions(base.topk(min(self.prefix, self.base_size), dim=1).indices)
-                parts.append(more)
-                scored.append(self.scores(h, more))
-            ids, logits = torch.cat(parts, dim=1), torch.cat(scored, dim=1)
-        return ids, logits
+                parts.append((more, self.scores(h, more)))
+        return parts
 
     def extensions(self, base_ids: torch.Tensor) -> torch.Tensor:
         """base ids (Q, m) -> (Q, C) the new entries whose first piece is one of them (at most :attr:`prefix_cap` each, the
@@ -244,8 +248,16 @@ class LargeVocab:
         """The top-1 entry per hidden state: h (Q, d) -> (Q,) int64, exactly over all N or over the retrieved candidates."""
         if exact:
             return self.exact_logits(h).argmax(dim=1)
-        ids, logits = self.restricted(h, k=k, include_base=include_base)
-        return ids.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1)
+        top: tuple[torch.Tensor, torch.Tensor] | None = None  # (logit, entry) of the best so far; earlier parts win ties
+        for ids, logits in self.scored_parts(h, k=k, include_base=include_base):  # no (Q, V_base + k) concatenation
+            value, where = logits.max(dim=1)
+            entry = where if ids is None else ids.gather(1, where[:, None]).squeeze(1)
+            if top is None:
+                top = (value, entry)
+            else:
+                better = value > top[0]
+                top = (torch.where(better, value, top[0]), torch.where(better, entry, top[1]))
+        return top[1]
 
     def choose(self, h: torch.Tensor, *, exact: bool, k: int, include_base: bool, temperature: float,
                generator: torch.Generator | None, base_only: bool = False) -> int:
@@ -256,6 +268,8 @@ class LargeVocab:
             ids, logits = None, h.float() @ self.output_rows[: self.base_size].T
         elif exact:
             ids, logits = None, self.exact_logits(h[None])[0]
+        elif temperature <= 0:
+            return int(self.best(h[None], k=k, include_base=include_base)[0])
         else:
             ids, logits = (t[0] for t in self.restricted(h[None], k=k, include_base=include_base))
         if temperature <= 0:
@@ -364,8 +378,7 @@ class LargeVocab:
             if base_only:
                 picks = (h.float() @ self.output_rows[: self.base_size].T).argmax(dim=1)
             else:
-                ids, logits = self.restricted(h, k=k, include_base=include_base)
-                picks = ids.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1)
+                picks = self.best(h, k=k, include_base=include_base)
             selected = time.perf_counter()
             for row, entry in zip(chosen, picks.tolist()):
                 row.append(entry)
