@@ -151,7 +151,7 @@ def label(v: dict[str, Any]) -> str:
     """A vocabulary's row in the tables: its rows' predictor, and how decoding reads a chosen entry back."""
     hn = v["build"]["config"].get("hypernet")
     return (f"{v['build']['predictor']['name']} rows" + (f" ({Path(hn).name})" if hn else "")
-            + (", read back as pieces" if v.get("feed") == "pieces" else "") + ("" if v.get("calibrated", True) else ", no prior"))
+            + (", read back as pieces" if v.get("feed") == "pieces" else "") + (", + unmerged prior" if v.get("calibrated") else ""))
 
 
 def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -263,7 +263,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vocab", required=True, nargs="+", metavar="NAME=DIR[@FLAG,...]",
                         help="folders from `retok large-vocab build`, named by their rows; flags: pieces (read chosen entries back as "
-                             "base pieces), raw (without the base tokens' unmerged prior), sweep (agreement against nprobe and prefix)")
+                             "base pieces), raw (without the base tokens' unmerged prior, LargeVocab's default), sweep (agreement against nprobe and prefix)")
     parser.add_argument("--out", default="runs/large-vocab-benchmark")
     parser.add_argument("--score-bytes", type=int, default=8192, help="held-out bytes per language scored under each vocabulary")
     parser.add_argument("--prompts", type=int, default=20, help="held-out openings to continue (>= 20)")

@@ -112,11 +112,14 @@ def test_the_base_prior_is_the_log_share_of_each_tokens_occurrences_left_unmerge
     np.testing.assert_allclose(bias, np.log([(1 + 1) / (3 + 1), (0 + 1) / (2 + 1), 1.0]), rtol=1e-6)
 
 
-def test_a_built_folder_carries_its_prior_and_uncalibrated_loading_drops_it(tiny_setup, built):
+def test_a_built_folder_carries_its_prior_which_decoding_uses_only_when_asked(tiny_setup, built):
     _, model, _, _ = tiny_setup
-    assert (built.folder / "base_bias.npy").is_file() and float(built.base_bias.abs().sum()) > 0
-    plain = LargeVocab.load(built.folder, model, calibrated=False)
-    assert float(plain.base_bias.abs().sum()) == 0
+    assert (built.folder / "base_bias.npy").is_file() and float(built.base_bias.abs().sum()) == 0
+    calibrated = LargeVocab.load(built.folder, model, calibrated=True)
+    assert float(calibrated.base_bias.abs().sum()) > 0
+    h = torch.randn(2, built.info["dim"])
+    torch.testing.assert_close(calibrated.exact_logits(h) - built.exact_logits(h),
+                               torch.cat([calibrated.base_bias, torch.zeros(built.size - built.base_size)]).expand(2, -1))
 
 
 def test_restricted_and_exact_generation_agree_and_report_their_entries(built):

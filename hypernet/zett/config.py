@@ -67,7 +67,7 @@ class TrainConfig(Checked):
     noise_mu: float = option(-11.5129, "stage 2: log of the median noise std added to substring probabilities (ZeTT: log 1e-5)")
     noise_sigma: float = option(4.0, "stage 2: sigma of the log-normal noise std (ZeTT: 4)", min=0.0)
     expand: float = option(0.5, "stage 1: probability of splitting a merge piece into its own parents (longer decompositions)", min=0.0, max=1.0)
-    multiword: float = option(0.0, "stage 2: share of steps on text cut into multi-word entries grown from the training text, "
+    multiword: float = option(0.5, "stage 2: share of steps on text cut into multi-word entries grown from the training text, "
                               "against the whole base vocabulary (rows for `retok large-vocab`); 0: ZeTT steps only", min=0.0, max=1.0)
     multiword_size: int = option(1_000_000, "stage 2, multi-word steps: entries of the vocabulary grown from the training text", min=257)
     multiword_feed: Literal["rows", "pieces"] = option("rows", "stage 2, multi-word steps: the model reads the entries through "

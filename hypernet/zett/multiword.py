@@ -128,6 +128,8 @@ class GrownBatches:
         batch: dict[str, Any] = {"ids": ids, "copy": Replicated(torch.arange(self.base)), "pieces": Replicated(pieces)}
         if targets is not None:
             batch["targets"] = targets
+        # every process normalises by the whole batch's count (rows are cut unevenly: entries leave padding)
+        batch["count"] = Replicated(((targets if targets is not None else ids[:, 1:]) != IGNORE).sum())
         if self.merges is not None and self.aux_batch:
             aux_pieces, aux_targets = self.merges.at((1 << 29) + step, size=self.aux_batch)  # neither stage 1's nor ZeTT steps' examples
             batch["aux_pieces"], batch["aux_targets"] = Replicated(aux_pieces), Replicated(aux_targets)

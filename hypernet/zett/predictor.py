@@ -41,11 +41,14 @@ class HypernetPredictor:
 
     def multiword_warning(self) -> str | None:
         """What to tell a user who asks this hypernetwork for multi-word rows it was never trained for (None if it was)."""
-        if float(self.net.training_info.get("config", {}).get("multiword", 0.0)) > 0:
+        info = self.net.training_info
+        trained = info.get("multiword_entries", float(info.get("config", {}).get("multiword", 0.0)) > 0)  # older folders: the config
+        if trained:
             return None
-        return (f"the hypernetwork {self.hypernet} was trained without multi-word steps (--multiword 0): its rows for entries that "
+        return (f"the hypernetwork {self.hypernet} was trained without multi-word steps (--multiword 0, or text that grew no multi-word entries): its rows for entries that "
                 "span words win for the wrong reasons (measured: 44% new entries, but degenerate text, distinct 4-grams 0.38 "
-                "against the base model's 0.56); train one with `retok train-hypernet --init HN --stage1-steps 0 --multiword 0.5`")
+                "against the base model's 0.56); train one with `retok train-hypernet` (multi-word steps are on by default) or continue "
+                "this one with `retok train-hypernet --init HN --stage1-steps 0`")
 
     def fingerprint(self) -> str:
         weights = [p.detach() for p in self.net.state_dict().values()]

@@ -97,8 +97,9 @@ def read_streams(train: str | os.PathLike | Sequence[str | os.PathLike] | None) 
 class Objective:
     """The two losses, over the source tables on the training device (see the module docstring)."""
 
-    def __init__(self, lm: Any, source: TokenEmbeddings, separator: int, device: torch.device, *, aux_weight: float) -> None:
-        self.lm = lm
+    def __init__(self, lm: Any, source: TokenEmbeddings, separator: int, device: torch.device, *, aux_weight: float,
+                 world: int = 1) -> None:
+        self.lm, self.world = lm, world
         self.body = lm.base_model  # the decoder without its LM head: the candidates' rows are the head here
         mean_in = source.input.mean(0, keepdim=True)
         self.table_in = torch.cat([source.input, mean_in]).to(device)  # row V: the mean (tokens nothing covers)
@@ -138,7 +139,11 @@ class Objective:
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         targets = batch.get("targets", ids[:, 1:])  # multi-word steps read as pieces name their targets apart from the inputs
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        if "count" in batch:  # the global batch's target count: sum / (count / world), averaged over processes, is the global mean
+            total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum")
+            loss = total / (batch["count"].value.float().clamp(min=1) / self.world)
+        else:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
         if aux:
             aux_rows = (rows_in[n_new:], None if rows_out is None else rows_out[n_new:])
             loss = loss + self.aux_weight * self.composition_loss(net, aux_rows, batch["aux_targets"].value)
@@ -225,13 +230,20 @@ def train(
     check_text_size(streams, config, sampled.window, log)
     init_digest = start_from(hn, config.init, source) if config.init else None
     multiword = None
+    multiword_entries = 0
     if config.multiword > 0 and config.steps:
-        grown = grow_from_text(tok, [s.text for s in streams], canonical.keys, size=config.multiword_size, progress=progress and main)
-        log(f"multi-word steps ({config.multiword:.0%} of stage 2): {len(grown) - grown.base_size:,} entries grown from the training text")
-        multiword = GrownBatches(sampled, tok, grown, negatives=config.multiword_negatives, seed=config.seed, merges=merges,
-                                 aux_batch=config.aux_batch, feed=config.multiword_feed)
+        try:
+            grown = grow_from_text(tok, [s.text for s in streams], canonical.keys, size=config.multiword_size, progress=progress and main)
+        except RetokError as e:  # text too small or too varied to repeat a pair of tokens: ZeTT steps only, said once
+            log(f"no multi-word steps: {e}")
+        else:
+            multiword_entries = len(grown) - grown.base_size
+            log(f"multi-word steps ({config.multiword:.0%} of stage 2): {multiword_entries:,} entries grown from the training text")
+            multiword = GrownBatches(sampled, tok, grown, negatives=config.multiword_negatives, seed=config.seed, merges=merges,
+                                     aux_batch=config.aux_batch, feed=config.multiword_feed)
     batches = MixedBatches(sampled, multiword, share=config.multiword, seed=config.seed)
-    objective = Objective(lm, source, document_separator(tok, separator), accelerator.device, aux_weight=config.aux_weight)
+    objective = Objective(lm, source, document_separator(tok, separator), accelerator.device, aux_weight=config.aux_weight,
+                          world=world)
     if sharded and config.steps:  # stage 2 runs the decoder on every process: a sharded forward (and backward) pass
         objective.body = accelerator.prepare(objective.body)
     identity = io.source_identity(str(model), source.input, source.output)
@@ -294,7 +306,7 @@ def train(
     hn = hn.cpu()
     hn.source = identity
     hn.training_info = {"config": asdict(config), "train": settings["train"], "seconds": seconds, "peak_rss_mib": peak_rss_mib,
-                        "device": str(accelerator.device), "processes": world,
+                        "device": str(accelerator.device), "processes": world, "multiword_entries": multiword_entries,
                         "final_loss": {s: next((h["loss"] for h in reversed(history) if h["stage"] == s), None) for s in ("stage1", "stage2")}}
     if main:
         with atomic_dir(out, overwrite=overwrite) as tmp:

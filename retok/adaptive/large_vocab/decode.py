@@ -75,7 +75,7 @@ class LargeVocab:
     """A built large-vocabulary folder with its model: candidate retrieval, exact scoring and generation."""
 
     def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None,
-                 prefix: int = 0, prefix_cap: int = 512, calibrated: bool = True) -> None:
+                 prefix: int = 4, prefix_cap: int = 512, calibrated: bool = False) -> None:
         from retok.index import NeighbourIndex
         from retok.loading import load_model, load_tokenizer
         from retok.vocab.canonical import CanonicalVocab
@@ -102,7 +102,7 @@ class LargeVocab:
         self.prefix, self.prefix_cap = prefix, prefix_cap  # extensions of the best base tokens scored beside the index's candidates
         self._by_first: tuple[torch.Tensor, torch.Tensor] | None = None
         bias_path = self.folder / BIAS_FILE
-        # the base tokens' unmerged prior (build.base_bias), added to their logits beside the entries; none: zeros
+        # the base tokens' unmerged prior (build.base_bias), opt-in: measured, it made BPB worse and greedy text repetitive
         self.base_bias = torch.zeros(self.base_size)
         if calibrated and bias_path.is_file():
             self.base_bias = torch.from_numpy(np.load(bias_path).astype(np.float32))
