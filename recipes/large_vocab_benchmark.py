@@ -239,15 +239,16 @@ def draw(results: dict[str, Any]):
 
         vocabs = results["vocabs"]
         first = vocabs[next(iter(vocabs))]
-        names = ["base"] + list(vocabs)
+        names = ["base"] + [label(v).replace(" rows", "").replace(", ", "\n") for v in vocabs.values()]
         gens = [first["base_generation"]] + [v["generation"] for v in vocabs.values()]
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+        fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
         panels = [("bytes per decoding step", [g["bytes_per_step"] for g in gens]),
                   ("distinct 4-grams of the generated text", [g["distinct4"] for g in gens]),
                   ("BPB de under the vocabulary", [first["base_bpb"]["de"]["bits_per_byte"]] + [v["bpb"]["de"]["bits_per_byte"] for v in vocabs.values()])]
-        colours = ["#999999", "#4c72b0", "#55a868", "#c44e52", "#8172b2"][: len(names)]
+        colours = ["#999999"] + [plt.get_cmap("tab10")(i) for i in range(len(names) - 1)]  # one colour per run
         for ax, (title, values) in zip(axes, panels):
-            ax.bar(names, values, color=colours)
+            ax.bar(range(len(names)), values, color=colours)
+            ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
             ax.set_title(title)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
