@@ -46,9 +46,9 @@ def grow_from_text(tokenizer: Any, texts: Sequence[str], base_keys: Sequence[byt
                    max_pieces: int = 16, progress: bool = True) -> GrownVocab:
     """A grown vocabulary (at most ``size`` entries) over the paragraphs (lines) of ``texts`` in base tokens."""
     lines = [line for text in texts for line in text.split("\n") if line.strip()]
-    ids: list[list[int]] = []
-    for start in range(0, len(lines), 4096):
-        ids += tokenizer(lines[start : start + 4096], add_special_tokens=False, verbose=False)["input_ids"]
+    from retok.adaptive.large_vocab.build import tokenize_lines
+
+    ids = tokenize_lines(tokenizer, lines, progress=progress)
     grown = grow_vocabulary(corpus_array(ids), base_keys, max(size, len(base_keys)), min_count=min_count, max_pieces=max_pieces,
                             progress=progress)
     if len(grown) == grown.base_size:

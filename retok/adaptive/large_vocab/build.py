@@ -231,6 +231,14 @@ def training_lines(paths: Sequence[str | os.PathLike]) -> list[str]:
 # ----------------------------------------------------------------------------- the build
 
 
+def tokenize_lines(tokenizer: Any, lines: Sequence[str], *, progress: bool = False) -> list[list[int]]:
+    """Base ids of each line (no special tokens), tokenized in batches of 4096 lines."""
+    ids: list[list[int]] = []
+    for start in tqdm(range(0, len(lines), 4096), desc="tokenizing the corpus", unit="batch", disable=not bars_on(progress)):
+        ids += tokenizer(list(lines[start : start + 4096]), add_special_tokens=False, verbose=False)["input_ids"]
+    return ids
+
+
 def _open_rows(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """A writable memory map of ``path``: reopened if an interrupted run created it with this shape, else created."""
     if path.exists():
@@ -260,17 +268,16 @@ def grow(work: Path, tokenizer: Any, corpus: Sequence[str | os.PathLike], config
         return json.loads(stats_path.read_text())
     lines = training_lines(corpus)
     began = time.perf_counter()
-    ids = []
-    for start in tqdm(range(0, len(lines), 4096), desc="tokenizing the corpus", unit="batch", disable=not bars_on(progress)):
-        ids += tokenizer(lines[start : start + 4096], add_special_tokens=False, verbose=False)["input_ids"]
+    ids = tokenize_lines(tokenizer, lines, progress=progress)
     vocab = CanonicalVocab.of(tokenizer)
-    grown = grow_vocabulary(corpus_array(ids), vocab.keys, config.size, min_count=config.min_count,
+    units = corpus_array(ids)
+    grown = grow_vocabulary(units, vocab.keys, config.size, min_count=config.min_count,
                             max_pieces=config.max_pieces, progress=progress)
     if len(grown) < config.size:
         raise RetokError(f"the corpus supports only {len(grown):,} entries at min_count {config.min_count} "
                          f"({sum(map(len, ids)):,} base tokens); pass more text (--train FILE ...), a smaller --size or --min-count 1")
     pieces = grown.pieces().astype(np.int32)
-    np.save(work / BIAS_FILE, base_bias(corpus_array(ids), grown.merges, grown.round_ends, len(grown), grown.base_size))
+    np.save(work / BIAS_FILE, base_bias(units, grown.merges, grown.round_ends, len(grown), grown.base_size))
     tmp = work / "vocab.tmp.npz"
     np.savez(tmp, pieces=pieces, counts=grown.counts)
     save_merges(work / MERGES_FILE, grown.merges, grown.round_ends)
@@ -320,9 +327,7 @@ def calibrate(folder: str | os.PathLike, corpus: Sequence[str | os.PathLike] | N
     info = check_json(folder / CONFIG_FILE, fix="build the folder again with `retok large-vocab build`")
     tok = load_tokenizer(folder / TOKENIZER_DIR)
     lines = training_lines([Path(p) for p in (corpus or default_corpus(progress))])
-    ids: list[list[int]] = []
-    for start in tqdm(range(0, len(lines), 4096), desc="tokenizing the corpus", unit="batch", disable=not bars_on(progress)):
-        ids += tok(lines[start : start + 4096], add_special_tokens=False, verbose=False)["input_ids"]
+    ids = tokenize_lines(tok, lines, progress=progress)
     merges, round_ends = load_merges(folder / MERGES_FILE)
     bias = base_bias(corpus_array(ids), merges, round_ends, int(info["size"]), int(info["base_size"]))
     buffer = io.BytesIO()
@@ -492,4 +497,4 @@ def build_large_vocab(
 
 
 __all__ = ["BIAS_FILE", "CONFIG_FILE", "FORMAT", "MERGES_FILE", "base_bias", "calibrate", "load_merges", "save_merges", "LargeVocabConfig", "QueryGeometry", "SizeEstimate", "hidden_sample", "hidden_states", "available_memory", "build_large_vocab", "check_fits",
-           "default_corpus", "estimate_size", "rows_digest", "training_lines"]
+           "default_corpus", "estimate_size", "rows_digest", "tokenize_lines", "training_lines"]
