@@ -87,7 +87,7 @@ def generation_rows(lv: Any, openings: list[str], tokens: int, *, base_only: boo
 
 
 def measure(folder: str, out: str, score_bytes: int, n_prompts: int, tokens: int, positions: int, with_base: bool, feed: str,
-            prefix: int, calibrated: bool, sweep: bool) -> None:
+            prefix: int, prior: float, sweep: bool) -> None:
     """Everything for one vocabulary, in this process (run as a child so that ru_maxrss is this vocabulary's)."""
     import torch
 
@@ -95,10 +95,10 @@ def measure(folder: str, out: str, score_bytes: int, n_prompts: int, tokens: int
     from retok.adaptive.large_vocab.score import score_text
 
     torch.manual_seed(0)
-    lv = LargeVocab.load(folder, prefix=prefix, calibrated=calibrated)
+    lv = LargeVocab.load(folder, prefix=prefix, prior=prior)
     help_text = assets.lohelp(progress=False)
     texts = {lang: held_out_text(help_text.text(lang), max_bytes=score_bytes) for lang in LANGS}
-    row: dict[str, Any] = {"build": lv.info, "feed": feed, "prefix": prefix, "calibrated": bool(lv.base_bias.abs().sum() > 0),
+    row: dict[str, Any] = {"build": lv.info, "feed": feed, "prefix": prefix, "prior": lv.prior,
                            "bpb": {}, "base_bpb": {}}
     for lang, text in texts.items():
         row["bpb"][lang] = score_text(lv, text, merged=True, feed=feed).to_dict()
@@ -143,7 +143,7 @@ def vocab_row(folder: Path, work: Path, name: str, args: argparse.Namespace, wit
     feed = "pieces" if "pieces" in flags else "rows"
     subprocess.run([sys.executable, __file__, "--child", str(folder), str(target), str(args.score_bytes), str(args.prompts),
                     str(args.tokens), str(args.positions), "1" if with_base else "0", feed, str(args.prefix),
-                    "0" if "raw" in flags else "1", "1" if "sweep" in flags else "0"], check=True)
+                    str(prior_weight(flags)), "1" if "sweep" in flags else "0"], check=True)
     return json.loads(target.read_text())
 
 
@@ -151,7 +151,18 @@ def label(v: dict[str, Any]) -> str:
     """A vocabulary's row in the tables: its rows' predictor, and how decoding reads a chosen entry back."""
     hn = v["build"]["config"].get("hypernet")
     return (f"{v['build']['predictor']['name']} rows" + (f" ({Path(hn).name})" if hn else "")
-            + (", read back as pieces" if v.get("feed") == "pieces" else "") + (", + unmerged prior" if v.get("calibrated") else ""))
+            + (", read back as pieces" if v.get("feed") == "pieces" else "") + prior_label(v))
+
+
+def prior_weight(flags: set[str]) -> float:
+    """The weight of the unmerged prior a vocabulary's flags ask for: ``prior=W``, ``raw`` (0), else the full prior (1)."""
+    given = [f.split("=", 1)[1] for f in flags if f.startswith("prior=")]
+    return 0.0 if "raw" in flags else float(given[0]) if given else 1.0
+
+
+def prior_label(v: dict[str, Any]) -> str:
+    weight = v.get("prior", 1.0 if v.get("calibrated") else 0.0)  # rows measured before the weight existed say only on or off
+    return "" if not weight else ", + unmerged prior" if weight == 1 else f", + unmerged prior x {weight:g}"
 
 
 def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -259,12 +270,12 @@ def draw(results: dict[str, Any]):
 def main() -> None:
     if len(sys.argv) == 13 and sys.argv[1] == "--child":
         measure(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), with_base=sys.argv[8] == "1", feed=sys.argv[9], prefix=int(sys.argv[10]),
-                calibrated=sys.argv[11] == "1", sweep=sys.argv[12] == "1")
+                prior=float(sys.argv[11]), sweep=sys.argv[12] == "1")
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vocab", required=True, nargs="+", metavar="NAME=DIR[@FLAG,...]",
                         help="folders from `retok large-vocab build`, named by their rows; flags: pieces (read chosen entries back as "
-                             "base pieces), raw (without the base tokens' unmerged prior, LargeVocab's default), sweep (agreement against nprobe and prefix)")
+                             "base pieces), raw (without the base tokens' unmerged prior, LargeVocab's default), prior=W (that prior times W; default 1), sweep (agreement against nprobe and prefix)")
     parser.add_argument("--out", default="runs/large-vocab-benchmark")
     parser.add_argument("--score-bytes", type=int, default=8192, help="held-out bytes per language scored under each vocabulary")
     parser.add_argument("--prompts", type=int, default=20, help="held-out openings to continue (>= 20)")

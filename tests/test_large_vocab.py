@@ -112,14 +112,22 @@ def test_the_base_prior_is_the_log_share_of_each_tokens_occurrences_left_unmerge
     np.testing.assert_allclose(bias, np.log([(1 + 1) / (3 + 1), (0 + 1) / (2 + 1), 1.0]), rtol=1e-6)
 
 
-def test_a_built_folder_carries_its_prior_which_decoding_uses_only_when_asked(tiny_setup, built):
+def test_a_built_folder_carries_its_prior_which_decoding_adds_times_its_weight(tiny_setup, built):
     _, model, _, _ = tiny_setup
     assert (built.folder / "base_bias.npy").is_file() and float(built.base_bias.abs().sum()) == 0
-    calibrated = LargeVocab.load(built.folder, model, calibrated=True)
-    assert float(calibrated.base_bias.abs().sum()) > 0
+    full, half = (LargeVocab.load(built.folder, model, prior=w) for w in (1.0, 0.5))
+    assert float(full.base_bias.abs().sum()) > 0
+    torch.testing.assert_close(half.base_bias, 0.5 * full.base_bias)
     h = torch.randn(2, built.info["dim"])
-    torch.testing.assert_close(calibrated.exact_logits(h) - built.exact_logits(h),
-                               torch.cat([calibrated.base_bias, torch.zeros(built.size - built.base_size)]).expand(2, -1))
+    torch.testing.assert_close(full.exact_logits(h) - built.exact_logits(h),
+                               torch.cat([full.base_bias, torch.zeros(built.size - built.base_size)]).expand(2, -1))
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5, True, "1"])
+def test_a_prior_weight_outside_zero_to_one_is_refused(tiny_setup, built, weight):
+    _, model, _, _ = tiny_setup
+    with pytest.raises(RetokError, match="prior must be a weight"):
+        LargeVocab.load(built.folder, model, prior=weight)
 
 
 def test_restricted_and_exact_generation_agree_and_report_their_entries(built):

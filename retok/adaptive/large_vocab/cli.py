@@ -40,7 +40,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from .decode import LargeVocab
 
-    lv = LargeVocab.load(args.model, nprobe=args.nprobe)
+    lv = LargeVocab.load(args.model, nprobe=args.nprobe, prior=args.prior)
 
     def show(piece: str) -> None:
         sys.stdout.write(piece)
@@ -73,7 +73,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     text = read_text(args.text, what="held-out text (--text)")
     if args.max_bytes:
         text = text.encode("utf-8")[: args.max_bytes].decode("utf-8", errors="ignore")
-    lv = LargeVocab.load(args.model)
+    lv = LargeVocab.load(args.model, prior=args.prior)
     rows = {}
     for name, merged in (("base vocabulary", False), (f"{lv.size:,} entries", True)):
         got = score_text(lv, text, merged=merged, window=args.window, feed=args.feed, progress=True)
@@ -109,6 +109,12 @@ def cmd_dynamic_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_prior_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prior", type=argument_type(float, min=0.0, max=1.0), default=0.0,
+                   help="weight of the base tokens' unmerged prior on their logits (0: off, the default; 1: full; "
+                        "measured in the large-vocabulary benchmark: more new entries, more repetitive text)")
+
+
 def _fractions(text: str) -> list[float]:
     parse = argument_type(float, min=0.0, below=1.0)
     return [parse(part) for part in text.split(",") if part.strip()]
@@ -142,6 +148,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=argument_type(float, min=0.0), default=0.0, help="0: greedy")
     p.add_argument("--seed", type=argument_type(int, min=0), default=0)
     p.add_argument("--feed", choices=FEEDS, default="rows", help=FEED_HELP)
+    add_prior_flag(p)
     p.set_defaults(func=cmd_generate)
 
     p = verbs.add_parser("calibrate", help="add the base tokens' unmerged prior to a folder built by an older version")
@@ -156,6 +163,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-bytes", type=argument_type(int, min=1), help="score only the first N bytes of --text")
     p.add_argument("--feed", choices=FEEDS, default="rows", help=FEED_HELP)
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    add_prior_flag(p)
     p.set_defaults(func=cmd_score)
 
     group = sub.add_parser("dynamic", help="batch-level dynamic tokenization for prefill (merged context, base-token output)")

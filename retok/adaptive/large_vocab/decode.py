@@ -75,7 +75,7 @@ class LargeVocab:
     """A built large-vocabulary folder with its model: candidate retrieval, exact scoring and generation."""
 
     def __init__(self, folder: str | Path, model: Any = None, *, nprobe: int | None = None, ef_search: int | None = None,
-                 prefix: int = 4, prefix_cap: int = 512, calibrated: bool = False) -> None:
+                 prefix: int = 4, prefix_cap: int = 512, prior: float = 0.0) -> None:
         from retok.index import NeighbourIndex
         from retok.loading import load_model, load_tokenizer
         from retok.vocab.canonical import CanonicalVocab
@@ -102,10 +102,17 @@ class LargeVocab:
         self.prefix, self.prefix_cap = prefix, prefix_cap  # extensions of the best base tokens scored beside the index's candidates
         self._by_first: tuple[torch.Tensor, torch.Tensor] | None = None
         bias_path = self.folder / BIAS_FILE
-        # the base tokens' unmerged prior (build.base_bias), opt-in: measured, it made BPB worse and greedy text repetitive
+        # the base tokens' unmerged prior (build.base_bias) times ``prior``, opt-in: measured at full weight, it made BPB worse and
+        # greedy text repetitive; a fraction trades new entries against repetition (the benchmark's prior sweep)
+        if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not 0.0 <= prior <= 1.0:
+            raise RetokError(f"prior must be a weight in [0, 1] (0: off, 1: the full unmerged prior); got {prior!r}")
+        self.prior = float(prior)
         self.base_bias = torch.zeros(self.base_size)
-        if calibrated and bias_path.is_file():
-            self.base_bias = torch.from_numpy(np.load(bias_path).astype(np.float32))
+        if prior > 0:
+            if not bias_path.is_file():
+                raise RetokError(f"{str(self.folder)!r} has no {BIAS_FILE}, the unmerged prior; add it with "
+                                 f"`retok large-vocab calibrate --model {self.folder}` or load with prior=0")
+            self.base_bias = torch.from_numpy(np.load(bias_path).astype(np.float32)) * self.prior
             if self.base_bias.shape != (self.base_size,):
                 raise RetokError(f"{str(bias_path)!r} holds {tuple(self.base_bias.shape)} values, not {self.base_size}; build the folder again")
         _, self.input_rows = _rows(self.folder / INPUT_FILE)
