@@ -6,16 +6,20 @@
    not ``__init__.py``), with retok.adaptive.lzw and with the reference package ``zip2zip-compression``
    0.3.4 (run in ``.venv-ref`` by ``recipes/lzw_reference.py``): identical codes required, and the
    throughput of both (1024-id windows, one long stream);
-2. **training**: LoRA + hyper-encoders on the same 512 KiB of German training text plus a 64 KiB
-   slice of training code, for zip2zip (K=2048) and for the control (K=0: plain LoRA, the same
-   recipe); compressed BPB before and after on held-out German and held-out code, steps, time;
-3. **generation**: greedy, KV cache, 20 prompts (10 German, 10 code) x 256 generated base tokens:
+2. **ablation**: the warm start alone (encoders distilled from the frozen model, no LoRA) on a small
+   budget (``--ablation-steps``), per variant: input/output residual, base-token positions, the
+   legacy causal mask; compressed BPB on 16 KiB of held-out German and code;
+3. **training**: the default recipe (warm start, then LoRA + hyper-encoders) on the same 512 KiB of
+   German training text plus a 64 KiB slice of training code, for zip2zip (K=2048) and for the
+   control (K=0: plain LoRA, the same recipe); compressed BPB before, after the warm start alone
+   (its ``warm/`` encoders on the base model) and after training, on held-out German and code;
+4. **generation**: greedy, KV cache, 20 prompts (10 German, 10 code) x 256 generated base tokens:
    wall time per output byte, the trained zip2zip model vs the base model in the same loop (and
    HF ``generate`` for reference);
-4. **stacked**: LZW on top of the German transplant (``retok demo``'s tokenizer, 32k BPE):
+5. **stacked**: LZW on top of the German transplant (``retok demo``'s tokenizer, 32k BPE):
    tokens per byte vs the transplant alone.
 
-How to run (alone on the machine; about 70 min on 2 CPU cores, most of it the two training runs):
+How to run (alone on the machine; about 90 min on 2 CPU cores, most of it the two training runs):
 
     bash recipes/reference_env.sh                       # once: .venv-ref with zip2zip-compression
     .venv/bin/python recipes/zip2zip_benchmark.py --out runs/zip2zip-benchmark
@@ -46,6 +50,8 @@ from retok.data import held_out_text, is_held_out, train_paragraphs  # noqa: E40
 from retok.eval import markdown_table, scoring_ids  # noqa: E402
 from retok.loading import load_model, load_tokenizer  # noqa: E402
 from retok.training.packing import take_bytes  # noqa: E402
+
+from hypernet.zip2zip.train import WARM_FOLDER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 K, M, WINDOW = 2048, 4, 1024
@@ -153,21 +159,59 @@ def codec_part(work: Path, texts: dict[str, Any], reference_python: str) -> dict
 # --------------------------------------------------------------------------- 2. training and scoring
 
 
-def train_arm(work: Path, texts: dict[str, Any], codebook: int) -> dict[str, Any]:
+def train_arm(work: Path, texts: dict[str, Any], codebook: int, name: str | None = None, **options: Any) -> dict[str, Any]:
+    """Train one arm with the default recipe (``options`` change it: ``warm_only=True`` stops after the warm start)."""
     from hypernet.zip2zip.config import Zip2ZipTrainConfig
     from hypernet.zip2zip.train import train
 
-    out = work / f"model-k{codebook}"
-    config = Zip2ZipTrainConfig(max_codebook_size=codebook, max_subtokens=M, window=WINDOW, train_bytes=None, eval_every=0)
+    out = work / (name or f"model-k{codebook}")
+    config = Zip2ZipTrainConfig(max_codebook_size=codebook, max_subtokens=M, window=WINDOW, train_bytes=None, eval_every=0, **options)
     began = time.perf_counter()
     result = train(assets.smollm2(), json.loads(read(texts["train"])), out, config, overwrite=True)
+    stages = {h.get("stage") for h in result.history}
     return {"folder": str(out), "steps": result.steps, "seconds": result.seconds, "wall_seconds": time.perf_counter() - began,
-            "train_bytes": result.train_bytes, "base_tokens": result.base_tokens,
+            "train_bytes": result.train_bytes, "base_tokens": result.base_tokens, "options": options,
+            "warm_steps": sum(1 for h in result.history if h.get("stage") == "warm" and "loss" in h), "stages": sorted(map(str, stages)),
             "final_loss": [h["loss"] for h in result.history if "loss" in h][-1]}
 
 
-def score(folder: str | None, codebook: int, text_file: str) -> dict[str, Any]:
-    """Compressed BPB of a trained folder, or (folder None) of the base model with fresh encoders at this K."""
+#: the ablation, each a warm start alone (the encoders distilled, no LoRA) on a small budget, scored zero-shot
+ABLATION = {
+    "default": {},
+    "input residual: first token": {"input_residual": "first"},
+    "input residual: mean": {"input_residual": "mean"},
+    "output residual: last token": {"output_residual": "last"},
+    "base-token positions": {"positions": "base"},
+    "legacy causal mask": {"mask": "legacy"},
+}
+
+
+def ablation_part(work: Path, texts: dict[str, Any], steps: int, eval_bytes: int) -> dict[str, Any]:
+    """Each :data:`ABLATION` variant: ``steps`` warm-start steps alone, then compressed BPB on the first ``eval_bytes`` of de and code."""
+    import shutil
+
+    from retok.training.finetune import held_out_slice
+
+    slices = {}
+    for domain in ("de", "code"):
+        path = work / f"ablation-{domain}.txt"
+        path.write_text(held_out_slice(read(texts[domain]), eval_bytes), encoding="utf-8")
+        slices[domain] = str(path)
+    rows = {}
+    for i, (label, options) in enumerate(ABLATION.items()):
+        def run(options: dict[str, Any] = options, i: int = i) -> dict[str, Any]:
+            arm = train_arm(work, texts, K, f"ablation-{i}", warm_only=True, warm_steps=steps, **options)
+            row = {**arm, **{f"bpb_{d}": score(arm["folder"], 0, f)["bpb"] for d, f in slices.items()}}
+            shutil.rmtree(arm["folder"], ignore_errors=True)  # 0.5 GB each; the scores are what is kept
+            return row
+        rows[label] = cached_json(work / f"ablation-{i}.json", run)
+        print(label, {k: round(v, 4) for k, v in rows[label].items() if k.startswith("bpb")}, flush=True)
+    return {"steps": steps, "eval_bytes": eval_bytes, "rows": rows}
+
+
+def score(folder: str | None, codebook: int, text_file: str, *, onto_base: bool = False) -> dict[str, Any]:
+    """Compressed BPB of a trained folder (``onto_base``: encoders alone, loaded onto the base model), or (folder None) of the
+    base model with fresh encoders at this K."""
     from hypernet.zip2zip.model import Zip2ZipLM
     from hypernet.zip2zip.config import Zip2ZipTrainConfig
     from hypernet.zip2zip.eval import compressed_bits_per_byte
@@ -181,7 +225,8 @@ def score(folder: str | None, codebook: int, text_file: str) -> dict[str, Any]:
         tok = load_tokenizer(model)
         net = wrap(load_model(model), tok, Zip2ZipTrainConfig(max_codebook_size=codebook, max_subtokens=M))
     else:
-        net, tok = Zip2ZipLM.from_pretrained(folder), load_tokenizer(folder)
+        net = Zip2ZipLM.from_pretrained(folder, model=assets.smollm2() if onto_base else None)
+        tok = load_tokenizer(assets.smollm2() if onto_base else folder)
     return compressed_bits_per_byte(net, tok, read(text_file), window=WINDOW).to_dict()
 
 
@@ -261,6 +306,14 @@ def stacked_part(work: Path, texts: dict[str, Any], vocab_size: int) -> dict[str
 # --------------------------------------------------------------------------- report
 
 
+def report_ablation(ablation: dict[str, Any]) -> str:
+    rows = [{"variant": label, "de": r["bpb_de"], "code": r["bpb_code"]} for label, r in ablation["rows"].items()]
+    return (f"Ablation: the warm start alone ({ablation['steps']} steps, no LoRA), compressed BPB on the first "
+            f"{ablation['eval_bytes'] // 1024} KiB of held-out text (the default: input rows from the last token, output rows from the "
+            "first, one position per code, the online mask):\n\n"
+            + markdown_table(rows, [("variant", "variant"), ("de", "BPB de"), ("code", "BPB code")]))
+
+
 def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     codec, scores, arms, gen, stacked = (results[k] for k in ("codec", "scores", "training", "generation", "stacked"))
     lines = ["Compression (1024-token windows, K=2048, M=4):", ""]
@@ -276,18 +329,22 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                  f"({t['stream']['retok_over_package']:.2f}x).\n")
     table = []
     for label, key in (("base model (no training)", "base"), ("zip2zip, untrained encoders", "untrained"),
-                       ("control: LoRA, K=0", "control"), ("zip2zip: LoRA + encoders, K=2048", "zip2zip")):
+                       ("zip2zip, warm start alone (encoders distilled, no LoRA)", "warm"),
+                       ("control: LoRA, K=0", "control"), ("zip2zip: warm start + LoRA + encoders, K=2048", "zip2zip")):
         row = {"model": label}
         for domain in ("de", "code"):
             s = scores[f"{key}-{domain}"]
             row[f"bpb_{domain}"], row[f"tpb_{domain}"] = s["bpb"], s["tokens_per_byte"]
         arm = arms.get(key)
         row["steps"], row["seconds"] = (arm["steps"], round(arm["seconds"])) if arm else (None, None)
+        if key == "warm":
+            row["steps"] = arms["zip2zip"].get("warm_steps")
         table.append(row)
     lines.append(f"Training on {arms['zip2zip']['train_bytes']:,} bytes (German + code), compressed BPB on held-out text:\n")
     lines.append(markdown_table(table, [("model", "model"), ("bpb_de", "BPB de"), ("tpb_de", "tokens/byte de"),
                                         ("bpb_code", "BPB code"), ("tpb_code", "tokens/byte code"), ("steps", "steps"),
                                         ("seconds", "train s")]))
+    lines.append("\n" + report_ablation(results["ablation"]))
     g = gen["summary"]
     lines.append("\nGeneration (greedy, KV cache, 20 prompts x 256 base tokens; decode wall time per output byte):\n")
     lines.append(markdown_table(
@@ -307,6 +364,7 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         "fewer_tokens_de": 1 - z["n_codes"] / c["n_codes"], "fewer_tokens_code": 1 - zc["n_codes"] / cc["n_codes"],
         "generation_time_saved": 1 - g["zip2zip"]["ms_per_byte"] / g["base"]["ms_per_byte"],
         "identical_codes": codec["identical"], "goals": TARGETS,
+        "warm_start_zero_shot": {d: scores[f"warm-{d}"]["bpb"] for d in ("de", "code")},
     }
     targets["met"] = {
         "bpb_within_5pct": max(targets["bpb_gap_de"], targets["bpb_gap_code"]) <= TARGETS["bpb_within"],
@@ -361,6 +419,9 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--reference-python", default=str(ROOT / ".venv-ref" / "bin" / "python"),
                         help="a Python with zip2zip-compression 0.3.4 (default .venv-ref)")
+    parser.add_argument("--ablation-steps", type=int, default=16, help="warm-start steps of each ablation variant")
+    parser.add_argument("--ablation-bytes", type=int, default=16384, help="held-out bytes per domain scored in the ablation")
+    parser.add_argument("--ablation-only", action="store_true", help="run the codec and the ablation, print its table, stop")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     # everything the run will call, loaded now: editing the sources during the hour it runs cannot change it
@@ -375,6 +436,10 @@ def main() -> None:
     results: dict[str, Any] = {"settings": settings, "texts": texts}
     results["codec"] = step("codec", lambda: codec_part(work, texts, args.reference_python))
     print(json.dumps(results["codec"]["domains"], indent=1), flush=True)
+    results["ablation"] = ablation_part(work, texts, args.ablation_steps, args.ablation_bytes)
+    if args.ablation_only:
+        print(report_ablation(results["ablation"]))
+        return
     results["stacked"] = step("stacked", lambda: stacked_part(work, texts, 32000))
     arms = {"zip2zip": step("train-zip2zip", lambda: train_arm(work, texts, K)),
             "control": step("train-control", lambda: train_arm(work, texts, 0))}
@@ -385,6 +450,8 @@ def main() -> None:
         scores[f"untrained-{domain}"] = step(f"score-untrained-{domain}", lambda: score(None, K, texts[domain]))
         for arm, row in arms.items():
             scores[f"{arm}-{domain}"] = step(f"score-{arm}-{domain}", lambda: score(row["folder"], 0, texts[domain]))
+        warm_folder = str(Path(arms["zip2zip"]["folder"]) / WARM_FOLDER)  # the encoders after the warm start alone, on the base model
+        scores[f"warm-{domain}"] = step(f"score-warm-{domain}", lambda: score(warm_folder, 0, texts[domain], onto_base=True))
         print({k: round(v["bpb"], 4) for k, v in scores.items()}, flush=True)
     results["scores"] = scores
     results["generation"] = step("generation", lambda: generation_part(arms["zip2zip"]["folder"], texts, args.prompts, args.new_tokens))

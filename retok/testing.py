@@ -415,3 +415,20 @@ def saved_tensors(folder: str | os.PathLike) -> dict[str, tuple[str, tuple[int, 
                 out[name] = (str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return out
 
+
+def two_process_launcher(*, module: str | None = None) -> list[str]:
+    """The argv prefix that runs a command as two DDP processes on the CPU, on a free rendezvous port.
+
+    accelerate 1.15 launches several CPU processes only through torchrun (``--multi_gpu``) or MPI;
+    ``--cpu --num_processes 2`` alone starts one process. On a machine without GPUs the torchrun route
+    gives a gloo process group on the CPU. ``module``: run ``python -m module`` (else a script path follows).
+    """
+    import socket
+    import sys
+
+    with socket.socket() as s:  # a free port, so parallel or repeated runs do not collide
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), *(["-m", module] if module else [])]
+

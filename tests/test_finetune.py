@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from retok import RetokError, bits_per_byte, read_retok_config, transplant
 from retok.transfer.embeddings import embedding_module_names, is_tied
 from retok.training.finetune import FinetuneConfig, finetune, lr_factor
 from retok.training.lora import lora_config_for
-from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer
+from retok.testing import ENGLISH, GERMAN, tiny_llama, tiny_tokenizer, two_process_launcher
 
 TRAIN = GERMAN * 6
 EVAL = "\n".join(GERMAN[:3])
@@ -144,23 +143,13 @@ def test_lora_config_trains_the_head_rows_only_when_the_head_is_untied(tie):
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["lm", "lm+alm"])
 def test_two_processes_give_the_same_losses_as_one(tmp_path, objective):
-    """DDP over two CPU processes (gloo) reproduces the single-process run.
-
-    accelerate 1.15 launches several CPU processes only through torchrun (``--multi_gpu``) or MPI;
-    ``--cpu --num_processes 2`` alone starts one process. On a machine without GPUs the torchrun
-    route gives a gloo process group on the CPU.
-    """
+    """DDP over two CPU processes (gloo, :func:`retok.testing.two_process_launcher`) reproduces the single-process run."""
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "finetune.py"
     common = ["--tiny", "--model", str(tmp_path / "m"), "--train-bytes", "None", "--seq-len", "16", "--epochs", "2", "--objective", objective]
     single = [sys.executable, str(recipe), *common, "--out", str(tmp_path / "one"), "--history", str(tmp_path / "one.json")]
     first = subprocess.run(single, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr[-3000:]
-    with socket.socket() as s:  # a free port for the rendezvous, so parallel or repeated runs do not collide
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]
-    double = [*launcher, str(recipe), *common, "--out", str(tmp_path / "two"), "--history", str(tmp_path / "two.json")]
+    double = [*two_process_launcher(), str(recipe), *common, "--out", str(tmp_path / "two"), "--history", str(tmp_path / "two.json")]
     run = subprocess.run(double, capture_output=True, text=True)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     assert "2 process(es)" in run.stdout + run.stderr

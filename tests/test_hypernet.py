@@ -303,21 +303,17 @@ def test_finetuned_variant_takes_the_base_models_hypernetwork(saved, tmp_path, h
 @pytest.mark.slow
 def test_two_processes_train_the_same_hypernetwork_as_one(saved, tmp_path):
     """DDP over two CPU processes (gloo, through torchrun as in test_finetune) reproduces the single-process weights."""
-    import socket
     import subprocess
     import sys
+
+    from retok.testing import two_process_launcher
 
     model, text = saved
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_HYPERNET.items()]
     common = ["train-hypernet", "--model", str(model), "--train", str(text), *flags]
     single = subprocess.run([sys.executable, "-m", "retok.cli", *common, "--out", str(tmp_path / "one")], capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-3000:]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), "-m", "retok.cli"]
-    double = subprocess.run([*launcher, *common, "--out", str(tmp_path / "two")], capture_output=True, text=True)
+    double = subprocess.run([*two_process_launcher(module="retok.cli"), *common, "--out", str(tmp_path / "two")], capture_output=True, text=True)
     assert double.returncode == 0, (double.stdout + double.stderr)[-3000:]
     assert "2 process(es)" in double.stdout + double.stderr
     one, two = weights(tmp_path / "one"), weights(tmp_path / "two")

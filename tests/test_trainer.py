@@ -142,3 +142,14 @@ def test_a_checkpoint_without_its_settings_is_refused(tmp_path):
     (tmp_path / "w" / "settings.json").unlink()  # as left by a retok that kept the settings elsewhere
     with pytest.raises(RetokError, match="has no settings.json beside it.*add --fresh to discard"):
         run(tiny_model(), tmp_path / "w")
+
+
+def test_global_mean_averaged_over_processes_is_the_mean_of_the_whole_batch():
+    from retok.training.trainer import Replicated, global_mean
+
+    terms = torch.tensor([1.0, 2.0, 3.0, 4.0, 10.0])
+    slices = (terms[:1], terms[1:])  # two processes holding unequal shares of the terms
+    count = Replicated(torch.tensor(len(terms)))
+    per_process = [global_mean(s.sum(), count, world=2) for s in slices]
+    assert float(sum(per_process) / 2) == pytest.approx(float(terms.mean()))
+    assert float(sum(s.mean() for s in slices) / 2) != pytest.approx(float(terms.mean()))  # what a per-process mean would give

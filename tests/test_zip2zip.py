@@ -19,9 +19,8 @@ from hypernet.zip2zip.data import collate, compress_window
 from hypernet.zip2zip.eval import compressed_bits_per_byte
 from hypernet.zip2zip.train import train, wrap
 
-REPETITIVE = "\n".join(ENGLISH * 3)
-TINY = Zip2ZipTrainConfig(max_codebook_size=64, max_subtokens=3, window=48, train_bytes=None, batch_size=2, encoder_hidden=16,
-                          encoder_layers=1, encoder_heads=2, eval_every=0, checkpoint_every=0, lr=1e-2, encoder_lr=1e-2, warmup_steps=0)
+
+from zip2zip_tiny import REPETITIVE, TINY
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +189,37 @@ def test_the_online_codebook_is_the_decoders_codebook_of_the_whole_stream(tokeni
     assert online.entries == replayed.entries
 
 
+@pytest.mark.parametrize("tie", [True, False], ids=["tied", "untied"])
+def test_online_rows_are_the_encoders_rows_with_one_output_call_per_code_and_input_rows_on_demand(tokenizer, tie):
+    from hypernet.zip2zip.generate import OnlineRows
+    from retok.vocab.pieces import pad_pieces
+
+    net = tiny_wrapper(tokenizer, tie=tie)
+    a = text_ids(tokenizer, "aaaa")[0]
+    codes = encode(text_ids(tokenizer)[:40] + [a] * 12, net.lzw)  # ends in LZW's cScSc case, so a pending entry is scored
+    online = OnlineRows(net)
+    pendings = 0
+    with torch.no_grad():
+        for code in codes:
+            online.feed([code])
+            h = torch.randn(net.arch.dim)
+            entry = online.codebook.pending()
+            got = online.pending_logit(h)
+            assert (got is None) == (entry is None)
+            if entry is not None:
+                pendings += 1
+                table = torch.tensor([[list(entry)]])
+                want = (h * net.output_encoder(net.tables()[1], table)[0, 0]).sum() + net.output_bias(table)[0, 0]
+                torch.testing.assert_close(got, want.view(1))
+        entries = pad_pieces(online.codebook.entries).unsqueeze(0)
+        rows_in, rows_out = net.hyper_rows(entries)
+        calls = online.encoder_calls  # one output-encoder call per code at most, no input-encoder call yet
+        torch.testing.assert_close(online.rows_for(), rows_in)  # the input rows made on demand, in one call
+        torch.testing.assert_close(online.output, rows_out)
+        torch.testing.assert_close(online.bias, net.output_bias(entries))
+    assert pendings > 0 and calls <= len(codes) and online.encoder_calls == calls + 1
+
+
 def test_generation_past_the_codebooks_capacity_goes_on(tokenizer):
     net = tiny_wrapper(tokenizer, codebook=3)
     result = generate(net, tokenizer, REPETITIVE[:200], max_new_tokens=40)
@@ -242,12 +272,13 @@ def test_codebook_size_zero_trains_exactly_plain_lora(tmp_path, base_dir):
         assert torch.equal(a[name], b[name]), name
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, base_dir):
+@pytest.mark.parametrize("stop", [2, 5], ids=["in-the-warm-start", "in-the-lora-stage"])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, base_dir, stop):
     from safetensors.torch import load_file
 
     config = Zip2ZipTrainConfig(**{**TINY.__dict__, "checkpoint_every": 1})
     whole = train(base_dir, ENGLISH * 8, tmp_path / "whole", config, progress=False, log=lambda _: None)
-    stopped = train(base_dir, ENGLISH * 8, tmp_path / "split", config, progress=False, log=lambda _: None, stop_after=2)
+    stopped = train(base_dir, ENGLISH * 8, tmp_path / "split", config, progress=False, log=lambda _: None, stop_after=stop)
     assert not stopped.finished
     resumed = train(base_dir, ENGLISH * 8, tmp_path / "split", config, progress=False, log=lambda _: None)
     for file in ("model.safetensors", "zip2zip_encoders.safetensors"):
@@ -349,3 +380,71 @@ def test_damaged_encoders_are_named_in_one_line(tmp_path, tokenizer, capsys):
     assert main(["zip2zip", "generate", "--model", str(folder), "--prompt", "x", "--max-new-tokens", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "zip2zip_encoders.safetensors is damaged (truncated" in err[0], err
+
+
+# --------------------------------------------------------------------------- ablation options: positions and the legacy mask
+
+
+def test_base_positions_put_each_code_at_its_last_base_token(tokenizer):
+    net = tiny_wrapper(tokenizer)
+    net.positions = "base"
+    ids = text_ids(tokenizer)[:80]
+    window = compress_window(ids, net.lzw)
+    batch = collate([window], net.lzw.max_subtokens)
+    got = net.position_ids(batch["codes"], batch["entries"])[0].tolist()
+    lengths = [len(Codebook(net.lzw).subtokens(c)) if c < net.base_vocab_size else len(window.entries[c - net.base_vocab_size])
+               for c in window.inputs]
+    assert got == [sum(lengths[: t + 1]) - 1 for t in range(len(lengths))] and got[-1] == len(ids) - 1
+
+
+def test_base_positions_change_nothing_on_a_sequence_of_base_ids(tokenizer):
+    net = tiny_wrapper(tokenizer)
+    codes = torch.tensor([text_ids(tokenizer, ENGLISH[0])])
+    plain = net(codes=codes).logits
+    net.positions = "base"
+    torch.testing.assert_close(net(codes=codes).logits, plain)
+
+
+def test_generation_under_base_positions_is_the_same_with_and_without_the_cache(tokenizer):
+    net = tiny_wrapper(tokenizer)
+    net.positions = "base"
+    prompt = REPETITIVE[:120]
+    with_cache = generate(net, tokenizer, prompt, max_new_tokens=30)
+    without = generate(net, tokenizer, prompt, max_new_tokens=30, use_cache=False)
+    assert with_cache.codes == without.codes and with_cache.prompt_codes < with_cache.prompt_base_tokens  # hypertokens move positions
+
+
+def test_the_legacy_mask_shows_slot_k_from_position_k_and_never_hides_an_installed_slot(tokenizer):
+    net = tiny_wrapper(tokenizer)
+    window = compress_window(text_ids(tokenizer)[:120], net.lzw)
+    online = collate([window], net.lzw.max_subtokens)["available"][0]
+    legacy = collate([window], net.lzw.max_subtokens, legacy_mask=True)["available"][0]
+    used = len(window.available)
+    assert torch.equal(legacy[:used], torch.minimum(online[:used], torch.arange(used)))
+    assert bool((legacy[:used] < online[:used]).any())  # it shows some slots before the decoder installs them
+
+
+def test_positions_are_saved_with_the_encoders(tmp_path, base_dir):
+    config = Zip2ZipTrainConfig(**{**TINY.__dict__, "positions": "base", "warm_steps": 0})
+    result = train(base_dir, ENGLISH * 2, tmp_path / "z", config, progress=False, log=lambda _: None)
+    assert Zip2ZipLM.from_pretrained(result.out).positions == "base"
+
+
+@pytest.mark.parametrize("positions", ["codes", "base"])
+def test_a_batch_of_prompts_makes_the_codes_each_prompt_makes_alone(tokenizer, positions):
+    from hypernet.zip2zip.batch_generate import generate_batch
+
+    net = tiny_wrapper(tokenizer)
+    net.positions = positions
+    prompts = [REPETITIVE[:150], ENGLISH[0], ENGLISH[2] + " " + ENGLISH[2]]  # different lengths: left padding
+    together = generate_batch(net, tokenizer, prompts, max_new_tokens=24, stop_at_eos=False)
+    alone = [generate(net, tokenizer, p, max_new_tokens=24, stop_at_eos=False) for p in prompts]
+    assert [g.codes for g in together] == [g.codes for g in alone]
+    assert [g.text for g in together] == [g.text for g in alone] and sum(g.n_hyper for g in together) > 0
+
+
+def test_a_batch_needs_a_list_of_prompts(tokenizer):
+    from hypernet.zip2zip.batch_generate import generate_batch
+
+    with pytest.raises(RetokError, match="non-empty list of prompts"):
+        generate_batch(tiny_wrapper(tokenizer), tokenizer, "one prompt")

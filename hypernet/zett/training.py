@@ -38,7 +38,7 @@ from retok.eval import document_separator
 from retok.loading import load_model, load_tokenizer
 from retok.textio import read_text
 from retok.training.checkpoints import load_state, open_partial, restart_rule, save_state
-from retok.training.trainer import TrainerConfig, full_state_dict, is_sharded, train as train_loop
+from retok.training.trainer import TrainerConfig, full_state_dict, global_mean, is_sharded, train as train_loop
 from retok.transfer.embeddings import TokenEmbeddings
 from retok.transfer.initializers.combine import row_mean_std
 from retok.transfer.initializers.subword import merge_triples
@@ -141,7 +141,7 @@ class Objective:
         targets = batch.get("targets", ids[:, 1:])  # multi-word steps read as pieces name their targets apart from the inputs
         if "count" in batch:  # the global batch's target count: sum / (count / world), averaged over processes, is the global mean
             total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum")
-            loss = total / (batch["count"].value.float().clamp(min=1) / self.world)
+            loss = global_mean(total, batch["count"], self.world)
         else:
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
         if aux:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from retok.errors import RetokError
 from retok.options import Checked, option
 
 #: the output layer scores V0 + K classes at every position; past this the logits alone outgrow a CPU's memory
@@ -23,6 +24,11 @@ class Zip2ZipTrainConfig(Checked):
     train_bytes: int | None = option(524288, "bytes of training text (paragraphs in file order); None: all", min=1)
     batch_size: int = option(2, "windows per optimizer step, over all processes", min=1)
     epochs: int = option(1, "passes over the training text", min=1)
+    warm_steps: int = option(24, "steps of the warm start before LoRA: the hyper-encoders alone, the LM frozen, distilled from the model "
+                                 "reading the same windows as base tokens (hypernet.zip2zip.warm); 0: none", min=0)
+    warm_only: bool = option(False, "stop after the warm start and save that model (trained encoders, no LoRA): zero-shot zip2zip")
+    warm_lr: float = option(1e-4, "peak learning rate of the hyper-encoders in the warm start (3e-4 diverged on SmolLM2: the frozen "
+                                  "model amplifies the encoders' first Adam steps)", above=0.0, max=1.0)
     lora_r: int = option(8, "LoRA rank", min=1)
     lora_alpha: int = option(16, "LoRA alpha", above=0)
     lora_dropout: float = option(0.0, "dropout on the LoRA input", min=0.0, below=1.0)
@@ -37,6 +43,11 @@ class Zip2ZipTrainConfig(Checked):
         "last", "the row an untrained input encoder returns: the entry's last token (measured best), first token, or their mean")
     output_residual: Literal["first", "last", "mean"] = option(
         "first", "the row an untrained output encoder returns: the entry's first token (the token it starts with), last, or mean")
+    positions: Literal["codes", "base"] = option(
+        "codes", "positions the LM sees: one per code (zip2zip), or each code at its last base token's index (zip2zip++'s base-token positions)")
+    mask: Literal["online", "legacy"] = option(
+        "online", "training mask of the codebook's slots: as the online decoder installs them (what generation sees), or zip2zip's "
+                  "legacy 'slot k from position k' (it shows some slots before the decoder has them)")
     warmup_steps: int = option(5, "steps of linear warmup", min=0)
     weight_decay: float = option(0.0, "AdamW weight decay", min=0.0, max=1.0)
     max_grad_norm: float = option(1.0, "clip the gradient norm to this (0: no clipping)", min=0.0)
@@ -45,6 +56,12 @@ class Zip2ZipTrainConfig(Checked):
     checkpoint_every: int = option(20, "write a resumable checkpoint every N steps (0: none)", min=0)
     seed: int = option(0, "seed of the data order, LoRA and encoder init", min=0)
     dtype: Literal["float32", "bfloat16"] = option("float32", "bfloat16 on GPUs")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.warm_only and not (self.warm_steps and self.max_codebook_size):
+            raise RetokError("warm_only trains the hyper-encoders alone: it needs warm_steps > 0 and max_codebook_size > 0 "
+                             f"(got warm_steps={self.warm_steps}, max_codebook_size={self.max_codebook_size})")
 
     def result_settings(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("eval_every", "checkpoint_every")}

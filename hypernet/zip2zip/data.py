@@ -15,10 +15,12 @@ import bisect
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from retok.adaptive.lzw import Codebook, LZWConfig, encode
+from retok.training.trainer import Replicated
 from retok.vocab.pieces import pad_pieces
 
 from .model import IGNORE
@@ -73,8 +75,12 @@ def installed_by(available: Sequence[int], t: int) -> int:
     return bisect.bisect_right(available, t)
 
 
-def collate(windows: Sequence[CompressedWindow], max_subtokens: int) -> dict[str, torch.Tensor]:
+def collate(windows: Sequence[CompressedWindow], max_subtokens: int, *, legacy_mask: bool = False) -> dict[str, torch.Tensor]:
     """Right-pad windows into the batch :meth:`Zip2ZipLM.forward` takes.
+
+    ``legacy_mask``: slot ``k`` scorable from position ``k`` on, or from where the decoder installs
+    it if that is earlier (zip2zip's legacy training mask, which shows some slots before the decoder has
+    them); default: from where the online decoder installs it, as generation and scoring see it.
 
     ``codes``/``labels`` ``(B, T)`` (pads: code 0, label -100), ``entries (B, K', M)`` (-1 pads),
     ``available (B, K')`` (unused slots: T, never scorable), ``pending (B, T, M)``, ``pending_slot
@@ -104,7 +110,8 @@ def collate(windows: Sequence[CompressedWindow], max_subtokens: int) -> dict[str
         if w.entries:
             table = pad_pieces(w.entries)
             entries[b, : len(w.entries), : table.shape[1]] = table
-            available[b, : len(w.available)] = torch.tensor(w.available, dtype=torch.long)
+            installed = torch.tensor(w.available, dtype=torch.long)
+            available[b, : len(w.available)] = installed.clamp(max=torch.arange(len(w.available))) if legacy_mask else installed
         for t, p in enumerate(w.pending):
             if p is not None:
                 pending[b, t, : len(p)] = torch.tensor(p, dtype=torch.long)
@@ -115,11 +122,18 @@ def collate(windows: Sequence[CompressedWindow], max_subtokens: int) -> dict[str
     return out
 
 
-def compressed_batches(blocks_at: Callable[[int], torch.Tensor], config: LZWConfig) -> Callable[[int], dict[str, torch.Tensor]]:
-    """Step -> the collated compressed batch of the base-token windows ``blocks_at(step) (B, W)``; pure in the step."""
+def compressed_batches(blocks_at: Callable[[int], torch.Tensor], config: LZWConfig, *,
+                       legacy_mask: bool = False) -> Callable[[int], dict[str, Any]]:
+    """Step -> the collated compressed batch of the base-token windows ``blocks_at(step) (B, W)``; pure in the step.
 
-    def batch_at(step: int) -> dict[str, torch.Tensor]:
-        return collate([compress_window(row.tolist(), config) for row in blocks_at(step)], config.max_subtokens)
+    ``n_targets`` (:class:`~retok.training.trainer.Replicated`) counts the targets of the whole batch.
+    """
+
+    def batch_at(step: int) -> dict[str, Any]:
+        batch: dict[str, Any] = collate([compress_window(row.tolist(), config) for row in blocks_at(step)], config.max_subtokens,
+                                        legacy_mask=legacy_mask)
+        batch["n_targets"] = Replicated((batch["labels"] != IGNORE).sum())  # the global batch's, for an exact mean under DDP
+        return batch
 
     return batch_at
 

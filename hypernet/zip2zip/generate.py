@@ -50,7 +50,14 @@ class Generation:
 
 
 class OnlineRows:
-    """The sequence's codebook and its encoded rows, grown as codes arrive: ``input (1, K, d)``, ``output (1, K, d)``."""
+    """The sequence's codebook and its encoded rows, grown as codes arrive: ``input (1, K, d)``, ``output (1, K, d)``.
+
+    Each :meth:`feed` makes at most one call per encoder: the output encoder on the entries the codes
+    installed and on the entry the next code could name before it is installed (the cScSc case,
+    :meth:`pending_logit`), whose row is kept for when it is installed; the input encoder only when an
+    input row is asked for (:meth:`rows_for`), so a step that emits a base token, which no input row
+    reads, costs no input-encoder call.
+    """
 
     def __init__(self, model: Zip2ZipLM) -> None:
         self.model = model
@@ -59,6 +66,19 @@ class OnlineRows:
         self.input = e_in.new_zeros(1, 0, model.arch.dim)
         self.output = e_in.new_zeros(1, 0, model.arch.dim)
         self.bias = e_in.new_zeros(1, 0)
+        self.pending: tuple[tuple[int, ...], torch.Tensor, torch.Tensor] | None = None  # (entry, output row (d,), bias ())
+        self.unread: list[tuple[int, ...]] = []  # installed entries whose input rows are not made yet
+        self.encoder_calls = 0
+
+    def rows_for(self, codes: list[int] | None = None) -> torch.Tensor:
+        """The input rows ``(1, K, d)`` complete up to what ``codes`` read (None: every installed entry)."""
+        v0 = self.model.base_vocab_size
+        if self.unread and (codes is None or max(codes, default=-1) >= v0 + self.input.shape[1]):
+            entries = pad_pieces(self.unread).unsqueeze(0).to(self.input.device)  # (1, n, <=M)
+            self.input = torch.cat([self.input, self.model.input_encoder(self.model.tables()[0], entries)], dim=1)
+            self.unread = []
+            self.encoder_calls += 1
+        return self.input
 
     def feed(self, codes: list[int]) -> list[int]:
         """Decode ``codes`` into the codebook, embed the entries they install; returns their base ids."""
@@ -67,22 +87,31 @@ class OnlineRows:
         for code in codes:
             base.extend(self.codebook.feed(code))
             new.extend(self.codebook.entries[k] for k in self.codebook.last_installed)
+        upcoming = self.codebook.pending()
+        known = self.pending if self.pending is not None and self.pending[0] in new else None  # its output row is already made
+        fresh_out = [e for e in new if known is None or e != known[0]] + ([upcoming] if upcoming is not None else [])
+        device = self.input.device
+        self.unread.extend(new)
+        made: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        if known is not None:
+            made[known[0]] = (known[1], known[2])
+        if fresh_out:
+            table = pad_pieces(fresh_out).unsqueeze(0).to(device)  # (1, n', <=M)
+            rows, bias = self.model.output_encoder(self.model.tables()[1], table)[0], self.model.output_bias(table)[0]
+            made.update((e, (rows[i], bias[i])) for i, e in enumerate(fresh_out))
+            self.encoder_calls += 1
         if new:
-            entries = pad_pieces(new).unsqueeze(0).to(self.input.device)  # (1, n, <=M)
-            rows_in, rows_out = self.model.hyper_rows(entries)
-            self.input = torch.cat([self.input, rows_in], dim=1)
-            self.output = torch.cat([self.output, rows_out], dim=1)
-            self.bias = torch.cat([self.bias, self.model.output_bias(entries).to(self.bias.dtype)], dim=1)
+            self.output = torch.cat([self.output, torch.stack([made[e][0] for e in new]).unsqueeze(0)], dim=1)
+            self.bias = torch.cat([self.bias, torch.stack([made[e][1] for e in new]).unsqueeze(0).to(self.bias.dtype)], dim=1)
+        self.pending = (upcoming, *made[upcoming]) if upcoming is not None else None
         return base
 
     def pending_logit(self, h: torch.Tensor) -> torch.Tensor | None:
         """The logit ``(1,)`` at hidden state ``h (d,)`` of the entry the next code could name before it is installed (the cScSc case)."""
-        entry = self.codebook.pending()
-        if entry is None:
+        if self.pending is None:
             return None
-        table = torch.tensor([[list(entry)]], dtype=torch.long, device=self.input.device)
-        row = self.model.output_encoder(self.model.tables()[1], table)[0, 0]
-        return ((h * row).sum() + self.model.output_bias(table)[0, 0]).view(1)
+        _, row, bias = self.pending
+        return ((h * row).sum() + bias).view(1)
 
 
 def next_code(logits: torch.Tensor, *, temperature: float, generator: torch.Generator | None) -> int:
@@ -113,7 +142,12 @@ def generate(model: Zip2ZipLM, tokenizer: Any, prompt: str, *, max_new_tokens: i
     began = time.perf_counter()
     online.feed(prompt_codes)
     sequence = torch.tensor([prompt_codes], dtype=torch.long, device=device)
-    out = model.hidden(model.embed(sequence, online.input), use_cache=use_cache)
+    # base-token positions (model.positions == "base"): each code at its last base token's index
+    spans = [len(online.codebook.subtokens(c)) for c in prompt_codes]
+    placed = model.positions == "base"
+    positions = torch.tensor([spans], device=device).cumsum(1) - 1
+    at = lambda p: {"position_ids": p} if placed else {}  # noqa: E731
+    out = model.hidden(model.embed(sequence, online.rows_for(prompt_codes)), use_cache=use_cache, **at(positions))
     prefill = time.perf_counter() - began
     generator = torch.Generator().manual_seed(seed) if temperature > 0 else None
     codes: list[int] = []
@@ -139,12 +173,13 @@ def generate(model: Zip2ZipLM, tokenizer: Any, prompt: str, *, max_new_tokens: i
                 shown = text
         if stop_at_eos and eos is not None and eos in decoded:
             break
+        positions = torch.cat([positions, positions[:, -1:] + len(decoded)], dim=1)
         if use_cache:
             step = torch.tensor([[code]], dtype=torch.long, device=device)
-            out = model.hidden(model.embed(step, online.input), cache=out.cache, use_cache=True)
+            out = model.hidden(model.embed(step, online.rows_for([code])), cache=out.cache, use_cache=True, **at(positions[:, -1:]))
         else:
             sequence = torch.cat([sequence, torch.tensor([[code]], dtype=torch.long, device=device)], dim=1)
-            out = model.hidden(model.embed(sequence, online.input), use_cache=False)
+            out = model.hidden(model.embed(sequence, online.rows_for()), use_cache=False, **at(positions))
     text = tokenizer.decode(base, skip_special_tokens=False)
     if on_text is not None and text.startswith(shown) and len(text) > len(shown):
         on_text(text[len(shown):])

@@ -51,6 +51,7 @@ FORMAT = 1
 CONFIG = "zip2zip_config.json"
 ENCODERS = "zip2zip_encoders.safetensors"
 IGNORE = -100
+POSITIONS = ("codes", "base")  # one position per code, or the base-token index of each code's last base token
 
 
 @dataclass
@@ -67,8 +68,12 @@ class Zip2ZipLM(nn.Module):
     """A causal LM (plain or peft-wrapped) with hyper-encoders and the dynamic output layer."""
 
     def __init__(self, model: nn.Module, lzw: LZWConfig, arch: EncoderArch, *, output_arch: EncoderArch | None = None,
-                 tie_encoders: bool = False) -> None:
-        """``arch``: the input encoder (and the output encoder unless ``output_arch`` is given); ``tie_encoders``: one for both."""
+                 tie_encoders: bool = False, positions: str = "codes") -> None:
+        """``arch``: the input encoder (and the output encoder unless ``output_arch`` is given); ``tie_encoders``: one for both.
+
+        ``positions``: ``"codes"``, one position per code (zip2zip's HF runtime), or ``"base"``, each code at the base-token
+        index of its last base token (zip2zip++'s base-token positions; an all-base sequence is ``0..T-1`` either way).
+        """
         super().__init__()
         self.model = model
         core = self.core
@@ -82,7 +87,9 @@ class Zip2ZipLM(nn.Module):
             raise RetokError(f"{type(core).__name__} caps its logits (final_logit_softcapping); zip2zip does not support that yet")
         if arch.dim != embedding_weights(core)[0].shape[1]:
             raise RetokError(f"encoder width {arch.dim} does not match the model's hidden size {embedding_weights(core)[0].shape[1]}")
-        self.lzw, self.arch, self.tie_encoders = lzw, arch, tie_encoders
+        if positions not in POSITIONS:
+            raise RetokError(f"positions must be one of {', '.join(POSITIONS)}; got {positions!r}")
+        self.lzw, self.arch, self.tie_encoders, self.positions = lzw, arch, tie_encoders, positions
         self.output_arch = arch if tie_encoders or output_arch is None else output_arch
         if (self.output_arch.dim, self.output_arch.max_subtokens) != (arch.dim, arch.max_subtokens):
             raise RetokError("the input and output encoders must share the width and max_subtokens")
@@ -126,6 +133,18 @@ class Zip2ZipLM(nn.Module):
         slot = (codes - v0).clamp(min=0, max=in_rows.shape[1] - 1)
         hyper = torch.gather(in_rows, 1, slot.unsqueeze(-1).expand(-1, -1, in_rows.shape[-1]))
         return torch.where((codes >= v0).unsqueeze(-1), hyper.to(embeds.dtype), embeds)
+
+    def position_ids(self, codes: torch.Tensor, entries: torch.Tensor) -> torch.Tensor | None:
+        """``codes (B, T)`` and the codebook ``entries (B, K', M)`` -> ``position_ids (B, T)`` under base-token positions, else None."""
+        if self.positions == "codes":
+            return None
+        v0 = self.base_vocab_size
+        spans = torch.ones_like(codes)
+        if entries.shape[1]:
+            lengths = (entries != PAD).sum(-1)  # (B, K')
+            slot = (codes - v0).clamp(min=0, max=entries.shape[1] - 1)
+            spans = torch.where(codes >= v0, lengths.gather(1, slot), spans)
+        return spans.cumsum(1) - 1
 
     def hidden(self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
         """Run the transformer body on ``embeds (B, T, d)``; returns the HF output (``last_hidden_state``, ``cache``)."""
@@ -194,7 +213,9 @@ class Zip2ZipLM(nn.Module):
             in_rows, out_rows = self.hyper_rows(entries)
         else:
             in_rows = out_rows = self.tables()[0].new_zeros(batch, 0, self.arch.dim)
-        h = self.hidden(self.embed(codes, in_rows), attention_mask).last_hidden_state
+        positions = self.position_ids(codes, entries)
+        extra = {} if positions is None else {"position_ids": positions}
+        h = self.hidden(self.embed(codes, in_rows), attention_mask, **extra).last_hidden_state
         pending_rows = pending_bias = None
         if pending is not None and pending_slot is not None and bool((pending_slot >= 0).any()):
             pending_rows, pending_bias = self.output_encoder(self.tables()[1], pending), self.output_bias(pending)
@@ -215,7 +236,8 @@ class Zip2ZipLM(nn.Module):
     def config_dict(self, name: str) -> dict[str, Any]:
         e_in, e_out = embedding_weights(self.core)
         return {"format": FORMAT, "retok_version": retok_version, "lzw": self.lzw.to_dict(), "encoder": self.arch.to_dict(),
-                "output_encoder": self.output_arch.to_dict(), "tie_encoders": self.tie_encoders, "base": source_identity(name, e_in, e_out)}
+                "output_encoder": self.output_arch.to_dict(), "tie_encoders": self.tie_encoders, "positions": self.positions,
+                "base": source_identity(name, e_in, e_out)}
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
         state = {"length_bias": self.length_bias.detach()}
@@ -224,11 +246,23 @@ class Zip2ZipLM(nn.Module):
             state.update({f"output_encoder.{k}": v for k, v in self.output_encoder.state_dict().items()})
         return state
 
-    def save_pretrained(self, path: str | os.PathLike, tokenizer: Any, *, name: str = "", overwrite: bool = False,
-                        extra: dict[str, str] | None = None) -> Path:
-        """Write the model (LoRA merged in), its tokenizer, the encoders and ``zip2zip_config.json``, atomically."""
+    def save_encoders(self, folder: Path, name: str = "", state: dict[str, torch.Tensor] | None = None) -> None:
+        """Write ``zip2zip_config.json`` and the encoders (``state``: these instead of the current ones) into ``folder``.
+
+        Such a folder without model weights loads onto its base model: ``Zip2ZipLM.from_pretrained(folder, model=base)``.
+        """
         from safetensors.torch import save_file
 
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in (state or self.encoder_state()).items()}, str(folder / ENCODERS))
+        (folder / CONFIG).write_text(json.dumps(self.config_dict(name), indent=2) + "\n", encoding="utf-8")
+
+    def save_pretrained(self, path: str | os.PathLike, tokenizer: Any, *, name: str = "", overwrite: bool = False,
+                        extra: dict[str, str] | None = None, encoders: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+        """Write the model (LoRA merged in), its tokenizer, the encoders and ``zip2zip_config.json``, atomically.
+
+        ``extra``: text files to add; ``encoders``: subfolders holding other encoder states (:meth:`save_encoders`).
+        """
         from retok.progress import bars_on, hf_progress_bars
 
         model = self.model.merge_and_unload() if hasattr(self.model, "merge_and_unload") else self.model
@@ -237,8 +271,9 @@ class Zip2ZipLM(nn.Module):
             with hf_progress_bars(bars_on()):
                 model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.encoder_state().items()}, str(tmp / ENCODERS))
-            (tmp / CONFIG).write_text(json.dumps(self.config_dict(name), indent=2) + "\n", encoding="utf-8")
+            self.save_encoders(tmp, name)
+            for sub, state in (encoders or {}).items():
+                self.save_encoders(tmp / sub, name, state)
             for file, text in (extra or {}).items():
                 (tmp / file).write_text(text, encoding="utf-8")
         return Path(path)
@@ -257,7 +292,8 @@ class Zip2ZipLM(nn.Module):
         e_in, e_out = embedding_weights(net)
         check_fingerprint(config["base"], e_in, e_out, where=f"in {str(path)!r}")
         wrapper = cls(net, LZWConfig.from_dict(config["lzw"]), EncoderArch(**config["encoder"]),
-                      output_arch=EncoderArch(**config["output_encoder"]), tie_encoders=config["tie_encoders"])
+                      output_arch=EncoderArch(**config["output_encoder"]), tie_encoders=config["tie_encoders"],
+                      positions=config.get("positions", "codes"))
         state = load_file(str(Path(path) / ENCODERS))
         with torch.no_grad():
             wrapper.length_bias.copy_(state["length_bias"])
@@ -278,4 +314,4 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
                           version=FORMAT)
 
 
-__all__ = ["CONFIG", "ENCODERS", "IGNORE", "Zip2ZipLM", "Zip2ZipOutput", "is_encoder_parameter", "read_config"]
+__all__ = ["CONFIG", "ENCODERS", "IGNORE", "POSITIONS", "Zip2ZipLM", "Zip2ZipOutput", "is_encoder_parameter", "read_config"]

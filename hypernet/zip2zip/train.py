@@ -29,6 +29,9 @@ from retok.errors import RetokError
 from .config import MAX_CODEBOOK_SIZE, Zip2ZipTrainConfig
 from .model import is_encoder_parameter
 
+WARM_DONE = "warm.pt"  # in <out>.partial: the encoders after the warm start, so a resumed run skips it
+WARM_FOLDER = "warm"  # in the output: the encoders after the warm start alone (load onto the base model: the zero-shot model)
+
 @dataclass(frozen=True)
 class Zip2ZipTrainResult:
     out: Path
@@ -59,12 +62,22 @@ def wrap(model: torch.nn.Module, tokenizer: Any, config: Zip2ZipTrainConfig) -> 
     arch = EncoderArch(dim=e_in.shape[1], max_subtokens=config.max_subtokens, hidden=config.encoder_hidden,
                        layers=config.encoder_layers, heads=config.encoder_heads, residual=config.input_residual)
     return Zip2ZipLM(model, lzw_config_for(tokenizer, e_in.shape[0], config), arch,
-                     output_arch=dataclasses.replace(arch, residual=config.output_residual), tie_encoders=config.tie_encoders)
+                     output_arch=dataclasses.replace(arch, residual=config.output_residual), tie_encoders=config.tie_encoders,
+                     positions=config.positions)
 
 
-def zip2zip_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-code cross-entropy of a collated batch (``model`` may be the DDP wrapper)."""
-    return model(**batch).loss
+def zip2zip_loss(model: torch.nn.Module, batch: dict[str, Any], *, world: int = 1) -> torch.Tensor:
+    """Mean next-code cross-entropy of a collated batch (``model`` may be the DDP wrapper).
+
+    On ``world > 1`` processes the mean is the global batch's (its ``n_targets``), so DDP trains as one process.
+    """
+    from retok.training.trainer import global_mean
+
+    count = batch.get("n_targets")
+    out = model(**{k: v for k, v in batch.items() if k != "n_targets"})
+    if world == 1 or count is None:
+        return out.loss  # HF's mean, bit for bit: K = 0 is plain LoRA
+    return global_mean(out.loss * out.n_targets, count, world)
 
 
 def train(
@@ -92,7 +105,7 @@ def train(
         fresh: discard ``<out>.partial`` (an interrupted run) and start over.
         stop_after: stop (as if interrupted) after this many steps; a rerun resumes. For tests.
     """
-    from retok.training.checkpoints import restart_rule
+    from retok.training.checkpoints import load_state, restart_rule, save_state
     from retok.transfer.embeddings import check_tokenizer_fits
     from retok.training.finetune import epoch_batches, held_out_slice, training_accelerator, training_paragraphs, with_lora
     from retok.loading import load_model, load_tokenizer
@@ -142,29 +155,77 @@ def train(
 
     encoders = [p for n, p in net.named_parameters() if p.requires_grad and is_encoder_parameter(n)]
     lora_params = [p for n, p in net.named_parameters() if p.requires_grad and not is_encoder_parameter(n)]
-    groups = [g for g in ({"params": lora_params, "lr": config.lr}, {"params": encoders, "lr": config.encoder_lr}) if g["params"]]
     work = out.parent / f"{out.name}.partial"
-    run = train_loop(
-        net, zip2zip_loss, compressed_batches(epoch_batches(packed.blocks, batch_size=config.batch_size, seed=config.seed), net.lzw),
-        config=TrainerConfig(steps=total, warmup_steps=config.warmup_steps, max_grad_norm=config.max_grad_norm,
-                             eval_every=config.eval_every, checkpoint_every=config.checkpoint_every),
-        param_groups=groups, make_optimizer=partial(torch.optim.AdamW, weight_decay=config.weight_decay),
-        evaluate=held_out_bpb if eval_text is not None else None,
-        work=work, settings={**config.result_settings(), "model": str(model), "n_blocks": len(packed.blocks)},
-        accelerator=accelerator, stop_after=stop_after, progress=progress, desc="zip2zip", restart=restart_rule(overwrite=overwrite, fresh=fresh),
-        tokens_per_step=config.batch_size * config.window, log=log,
-    )
-    if run.finished and accelerator.is_main_process:
+    settings = {**config.result_settings(), "model": str(model), "n_blocks": len(packed.blocks)}
+    restart = restart_rule(overwrite=overwrite, fresh=fresh)
+    history: list[dict[str, Any]] = []
+    seconds = 0.0
+
+    def stage(name: str, steps: int, loss_fn: Any, batch_at: Any, groups: list[dict[str, Any]], warmup: int, budget: int | None) -> bool:
+        nonlocal seconds
+        run = train_loop(
+            net, loss_fn, batch_at,
+            config=TrainerConfig(steps=steps, warmup_steps=min(warmup, steps - 1), max_grad_norm=config.max_grad_norm,
+                                 eval_every=config.eval_every, checkpoint_every=config.checkpoint_every),
+            param_groups=groups, make_optimizer=partial(torch.optim.AdamW, weight_decay=config.weight_decay),
+            evaluate=held_out_bpb if eval_text is not None else None, work=work / name, settings={**settings, "stage": name},
+            accelerator=accelerator, stop_after=budget, progress=progress, desc=f"zip2zip {name}", restart=restart,
+            tokens_per_step=config.batch_size * config.window, log=log,
+        )
+        history.extend({"stage": name, **row} for row in run.history)
+        seconds += run.seconds
+        return run.finished
+
+    legacy = config.mask == "legacy"
+    warm = config.warm_steps if config.max_codebook_size else 0  # the control has no hypertoken to warm up
+    if warm:
+        from .warm import warm_batches, warm_loss
+
+        done_path = work / WARM_DONE
+        if done_path.exists():
+            state = load_state(done_path)
+            with torch.no_grad():
+                for n, p in net.named_parameters():
+                    if n in state["encoders"]:
+                        p.copy_(state["encoders"][n])
+            history.extend(state["history"])
+            seconds += state["seconds"]
+            log(f"warm start already done ({done_path})")
+        else:
+            log(f"warm start: {warm} steps, the hyper-encoders alone distilled from the frozen model on the same windows as base tokens")
+            for p in lora_params:
+                p.requires_grad_(False)
+            finished = stage("warm", warm, partial(warm_loss, world=world), warm_batches(epoch_batches(packed.blocks, batch_size=config.batch_size, seed=config.seed + 1),
+                                                                   net.lzw, legacy_mask=legacy), [{"params": encoders, "lr": config.warm_lr}], config.warmup_steps, stop_after)
+            for p in lora_params:
+                p.requires_grad_(True)
+            if not finished:
+                return Zip2ZipTrainResult(out, history, stop_after or 0, seconds, packed.n_bytes, packed.n_tokens, False)
+            if accelerator.is_main_process:
+                save_state(done_path, {"encoders": {n: p.detach().cpu().clone() for n, p in net.named_parameters() if is_encoder_parameter(n)},
+                                       "saved": {k: v.cpu().clone() for k, v in net.encoder_state().items()},
+                                       "history": history, "seconds": seconds})
+            accelerator.wait_for_everyone()
+    groups = [g for g in ({"params": lora_params, "lr": config.lr}, {"params": encoders, "lr": config.encoder_lr}) if g["params"]]
+    budget = None if stop_after is None else stop_after - warm
+    if budget is not None and budget <= 0 and not config.warm_only:  # stopped at the end of the warm start: a rerun goes on with LoRA
+        log(f"stopped after step {stop_after}; rerun the same command to resume")
+        return Zip2ZipTrainResult(out, history, stop_after or 0, seconds, packed.n_bytes, packed.n_tokens, False)
+    finished = config.warm_only or stage("lora", total, partial(zip2zip_loss, world=world), compressed_batches(epoch_batches(packed.blocks, batch_size=config.batch_size, seed=config.seed),
+                                                                    net.lzw, legacy_mask=legacy), groups, config.warmup_steps, budget)
+    steps = len([h for h in history if "loss" in h])
+    if finished and accelerator.is_main_process:
         import shutil
 
-        summary = {"config": asdict(config), "steps": run.steps, "seconds": run.seconds, "train_bytes": packed.n_bytes,
+        summary = {"config": asdict(config), "steps": steps, "seconds": seconds, "train_bytes": packed.n_bytes,
                    "base_tokens": packed.n_tokens, "source": str(model)}
-        net.save_pretrained(out, tok, name=str(model), overwrite=overwrite,
-                            extra={"zip2zip_history.json": json.dumps(run.history, indent=2) + "\n",
+        after_warm = {WARM_FOLDER: load_state(work / WARM_DONE)["saved"]} if warm and not config.warm_only else None
+        net.save_pretrained(out, tok, name=str(model), overwrite=overwrite, encoders=after_warm,
+                            extra={"zip2zip_history.json": json.dumps(history, indent=2) + "\n",
                                    "zip2zip_training.json": json.dumps(summary, indent=2) + "\n"})
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
-    return Zip2ZipTrainResult(out, run.history, run.steps, run.seconds, packed.n_bytes, packed.n_tokens, run.finished)
+    return Zip2ZipTrainResult(out, history, steps, seconds, packed.n_bytes, packed.n_tokens, finished)
 
 
-__all__ = ["MAX_CODEBOOK_SIZE", "Zip2ZipTrainConfig", "Zip2ZipTrainResult", "lzw_config_for", "train", "wrap", "zip2zip_loss"]
+__all__ = ["MAX_CODEBOOK_SIZE", "WARM_FOLDER", "Zip2ZipTrainConfig", "Zip2ZipTrainResult", "lzw_config_for", "train", "wrap", "zip2zip_loss"]

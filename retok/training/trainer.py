@@ -96,6 +96,16 @@ class Replicated:
         return Replicated(self.value.to(device, **kwargs))
 
 
+def global_mean(total: torch.Tensor, count: Replicated, world: int) -> torch.Tensor:
+    """This process's loss from its ``total`` (a sum over its slice) and ``count``, the *global* batch's number of terms.
+
+    ``total / (count / world)``: averaged over the ``world`` processes (as DDP averages gradients and the
+    loop its logged loss) it is the global batch's mean, whatever share of the terms each slice holds,
+    so a run on several processes trains as one process does.
+    """
+    return total / (count.value.float().clamp(min=1) / world)
+
+
 def shard(batch: Batch, rank: int, world: int) -> Batch:
     """This process's equal slice (along dim 0) of a global batch: rows ``[rank * B/world, (rank + 1) * B/world)``.
 
@@ -411,5 +421,5 @@ def train(
     return TrainResult(history, total, time.perf_counter() - began, finished=True)
 
 
-__all__ = ["Replicated", "TrainResult", "TrainerConfig", "full_state_dict", "gather_once", "indexed_batches", "is_sharded", "lr_factor", "rng_state", "set_rng_state",
+__all__ = ["Replicated", "TrainResult", "TrainerConfig", "full_state_dict", "gather_once", "global_mean", "indexed_batches", "is_sharded", "lr_factor", "rng_state", "set_rng_state",
            "shard", "tie_visible", "train", "trainable_state"]
