@@ -29,6 +29,14 @@ def vectors(model_path):
     return StaticVectors.load(model_path)
 
 
+@pytest.fixture(scope="module")
+def fasttext_model(model_path):
+    """The same file read by the fastText library itself: the reference for every composition."""
+    import fasttext
+
+    return fasttext.load_model(str(model_path))
+
+
 def fasttext_average(model, ids):
     return np.mean([model.get_input_vector(i) for i in ids], axis=0)
 
@@ -40,8 +48,18 @@ def test_load_bin_reads_the_vocabulary_without_the_end_of_line_word(vectors):
     assert vectors.word_matrix().shape == (len(WORDS), 16) and vectors.word_matrix().dtype == np.float32
 
 
-def test_full_word_composition_matches_fasttext(vectors):
-    model = vectors._model
+def test_every_vocabulary_vector_equals_fasttexts_get_word_vector(vectors, fasttext_model):
+    want = np.stack([fasttext_model.get_word_vector(w) for w in vectors.words])
+    np.testing.assert_allclose(vectors.word_matrix(), want, atol=1e-6)
+
+
+def test_the_input_matrix_is_memory_mapped_not_read(vectors, fasttext_model):
+    assert isinstance(vectors._model.input, np.memmap)
+    np.testing.assert_array_equal(vectors._model.input, fasttext_model.get_input_matrix())
+
+
+def test_full_word_composition_matches_fasttext(vectors, fasttext_model):
+    model = fasttext_model
     for word in ["hauskatze", "Häuserchen", "xq", "zzzzzzzz"]:  # out of vocabulary, one non-ASCII
         assert word not in vectors
         np.testing.assert_allclose(vectors.word_vector(word), model.get_word_vector(word), atol=1e-6)
@@ -49,13 +67,13 @@ def test_full_word_composition_matches_fasttext(vectors):
         np.testing.assert_allclose(vectors.word_vector(word), model.get_word_vector(word), atol=1e-6)
 
 
-def test_nothing_to_compose_gives_none(vectors):
-    assert not vectors._model.get_word_vector("").any()  # fastText: "<>" has no 3-gram, so zeros
+def test_nothing_to_compose_gives_none(vectors, fasttext_model):
+    assert not fasttext_model.get_word_vector("").any()  # fastText: "<>" has no 3-gram, so zeros
     assert vectors.word_vector("") is None
 
 
-def test_word_start_token_averages_its_begin_marked_ngrams_and_word_row(vectors):
-    model = vectors._model
+def test_word_start_token_averages_its_begin_marked_ngrams_and_word_row(vectors, fasttext_model):
+    model = fasttext_model
     start_ngrams = ["<ha", "<hau", "hau", "haus", "aus"]  # n-grams of "<haus", lengths 3..4, no "haus>"
     expected = fasttext_average(model, [model.get_word_id("haus")] + [model.get_subword_id(g) for g in start_ngrams])
     got, found = vectors.token_vectors(["haus"], [True])
@@ -63,8 +81,8 @@ def test_word_start_token_averages_its_begin_marked_ngrams_and_word_row(vectors)
     np.testing.assert_allclose(got[0], expected, atol=1e-6)
 
 
-def test_continuation_token_averages_its_unmarked_ngrams_only(vectors):
-    model = vectors._model
+def test_continuation_token_averages_its_unmarked_ngrams_only(vectors, fasttext_model):
+    model = fasttext_model
     expected = fasttext_average(model, [model.get_subword_id(g) for g in ["hau", "haus", "aus"]])
     got, found = vectors.token_vectors(["haus"], [False])
     assert found.tolist() == [True]
@@ -120,8 +138,8 @@ def random_text(rng):
     return "".join(rng.choice(alphabet) for _ in range(length))
 
 
-def test_fasttext_hash_reference_is_fasttexts_own_subword_id(vectors):
-    model = vectors._model
+def test_fasttext_hash_reference_is_fasttexts_own_subword_id(vectors, fasttext_model):
+    model = fasttext_model
     bucket, n_words = model.f.getArgs().bucket, model.get_input_matrix().shape[0] - model.f.getArgs().bucket
     assert fasttext_hash("") == 2166136261 and fasttext_hash("a") == 0xE40C292C  # FNV-1a's published values
     rng = random.Random(1)
@@ -147,8 +165,8 @@ def test_ngram_hashes_of_no_strings_and_of_empty_strings_are_empty():
         assert hashes.shape == (0,) and counts.tolist() == [0] * len(marked)
 
 
-def test_many_tokens_at_once_equal_fasttexts_average_token_by_token(vectors):
-    model = vectors._model
+def test_many_tokens_at_once_equal_fasttexts_average_token_by_token(vectors, fasttext_model):
+    model = fasttext_model
     texts = ["haus", "haus", "", "Häuser", "ab", "katzenhäuser", "中文字符", "w1", "w1"]
     starts = [True, False, True, True, True, False, True, True, False]
     got, found = vectors.token_vectors(texts, starts)
@@ -232,6 +250,14 @@ def test_from_matrix_refuses_mismatched_rows_and_duplicates():
         StaticVectors.from_matrix(["a", "b"], [[1.0]])
     with pytest.raises(RetokError, match="'a' appears twice"):
         StaticVectors.from_matrix(["a", "a"], [[1.0], [2.0]])
+
+
+@pytest.mark.parametrize("keep", [0, 20, 200])
+def test_a_cut_off_fasttext_model_is_a_clear_error(tmp_path, model_path, keep):
+    path = tmp_path / "cut.bin"
+    path.write_bytes(model_path.read_bytes()[:keep])
+    with pytest.raises(RetokError, match="is it a .bin written by fastText"):
+        StaticVectors.load(path)
 
 
 def test_a_bin_that_is_not_a_fasttext_model_is_a_clear_error(tmp_path):

@@ -397,6 +397,20 @@ def test_base_positions_put_each_code_at_its_last_base_token(tokenizer):
     assert got == [sum(lengths[: t + 1]) - 1 for t in range(len(lengths))] and got[-1] == len(ids) - 1
 
 
+def test_base_positions_never_cut_attention_at_a_hypertoken(tokenizer):
+    # HF reads a jump in position_ids, without a mask or a cache, as the start of another packed sequence and masks
+    # attention across it; every hypertoken is such a jump, so the body must see the same with and without a cache
+    net = tiny_wrapper(tokenizer)
+    net.positions = "base"
+    batch = collate([compress_window(text_ids(tokenizer)[:120], net.lzw)], net.lzw.max_subtokens)
+    positions = net.position_ids(batch["codes"], batch["entries"])
+    assert bool((positions.diff(dim=1) > 1).any())
+    embeds = net.embed(batch["codes"], net.hyper_rows(batch["entries"])[0])
+    cached = net.hidden(embeds, position_ids=positions, use_cache=True).last_hidden_state
+    uncached = net.hidden(embeds, position_ids=positions, use_cache=False).last_hidden_state
+    torch.testing.assert_close(uncached, cached)
+
+
 def test_base_positions_change_nothing_on_a_sequence_of_base_ids(tokenizer):
     net = tiny_wrapper(tokenizer)
     codes = torch.tensor([text_ids(tokenizer, ENGLISH[0])])

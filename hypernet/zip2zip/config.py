@@ -44,7 +44,8 @@ class Zip2ZipTrainConfig(Checked):
     output_residual: Literal["first", "last", "mean"] = option(
         "first", "the row an untrained output encoder returns: the entry's first token (the token it starts with), last, or mean")
     positions: Literal["codes", "base"] = option(
-        "codes", "positions the LM sees: one per code (zip2zip), or each code at its last base token's index (zip2zip++'s base-token positions)")
+        "base", "positions the LM sees: each code at its last base token's index (zip2zip++'s base-token positions; best in the "
+                "benchmark's ablation), or one per code (zip2zip)")
     mask: Literal["online", "legacy"] = option(
         "online", "training mask of the codebook's slots: as the online decoder installs them (what generation sees), or zip2zip's "
                   "legacy 'slot k from position k' (it shows some slots before the decoder has them)")

@@ -148,6 +148,10 @@ class Zip2ZipLM(nn.Module):
 
     def hidden(self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
         """Run the transformer body on ``embeds (B, T, d)``; returns the HF output (``last_hidden_state``, ``cache``)."""
+        if attention_mask is None and kwargs.get("position_ids") is not None and kwargs.get("cache") is None:
+            # Without a mask and a cache, HF reads a jump in position_ids as the start of another packed sequence and
+            # masks attention across it; base-token positions jump at every hypertoken, so say "one sequence" explicitly.
+            attention_mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         # the body of the causal LM (Llama: .model); under peft the LoRA layers live inside it
         return self.core.base_model(inputs_embeds=embeds, attention_mask=attention_mask, **kwargs)
 

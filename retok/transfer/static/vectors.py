@@ -17,8 +17,6 @@ Conventions:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,11 +27,13 @@ from scipy import sparse
 
 from retok.atomic import atomic_write_text
 from retok.errors import RetokError
+from .fasttext_bin import FastTextBin, read_fasttext_bin
 
 BOW, EOW = "<", ">"  # fastText's begin- and end-of-word markers
 _FASTTEXT_EOS = "</s>"
 _TEXT_SUFFIXES = (".vec", ".txt")
 _ORTHOGONAL_TOL = 1e-3
+_COMPOSE_BLOCK = 4096  # strings averaged at once
 # fastText's Dictionary::hash is 32-bit FNV-1a with these constants.
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
@@ -45,7 +45,8 @@ class StaticVectors:
     Build one with :meth:`load` (a file) or :meth:`from_matrix` (arrays); the constructor is internal.
     """
 
-    def __init__(self, words: list[str], matrix: np.ndarray, *, model: Any = None, rotation: np.ndarray | None = None) -> None:
+    def __init__(self, words: list[str], matrix: np.ndarray, *, model: FastTextBin | None = None,
+                 rotation: np.ndarray | None = None) -> None:
         self.words: list[str] = words
         self.dim: int = int(matrix.shape[1])
         self._matrix = matrix
@@ -53,9 +54,9 @@ class StaticVectors:
         self._model = model
         self._rotation = rotation
         self._rotated_matrix: np.ndarray | None = None
-        args = model.f.getArgs() if model is not None else None
-        self._minn, self._maxn = (args.minn, args.maxn) if args is not None else (0, 0)
-        self._bucket = args.bucket if args is not None else 0
+        self._minn, self._maxn = (model.minn, model.maxn) if model is not None else (0, 0)
+        self._bucket = model.bucket if model is not None else 0
+        self._word_id = {w: i for i, w in enumerate(model.words)} if model is not None else {}
 
     # ------------------------------------------------------------------ constructors
 
@@ -97,19 +98,17 @@ class StaticVectors:
 
     @classmethod
     def _load_fasttext(cls, path: Path) -> StaticVectors:
-        import fasttext
-
-        with contextlib.redirect_stderr(io.StringIO()):  # load_model prints an API-change notice on every call
-            try:
-                model = fasttext.load_model(str(path))
-            except ValueError as e:
-                raise RetokError(f"could not read fastText model {str(path)!r} ({e}); is it a .bin written by fastText?") from None
-        if model.is_quantized():
-            raise RetokError(f"{str(path)!r} is a quantized fastText model (.ftz); retok needs the full .bin model")
-        words = [w for w in model.get_words() if w != _FASTTEXT_EOS]
+        model = read_fasttext_bin(path)  # the input matrix memory-mapped: only the rows averaged below are read
+        words = [w for w in model.words if w != _FASTTEXT_EOS]
         if not words:
             raise RetokError(f"fastText model {str(path)!r} has an empty vocabulary; train it on more text")
-        matrix = np.stack([model.get_word_vector(w) for w in words]).astype(np.float32, copy=False)
+        vectors = cls([], np.zeros((0, model.dim), dtype=np.float32), model=model)
+        # get_word_vector of a vocabulary word: the average of its own row and the n-grams of "<word>".
+        marked = [BOW + w + EOW for w in words]
+        ones = np.ones(len(words), dtype=bool)
+        ngram_ids, ngram_counts = vectors._subword_rows(marked, bow=ones, eow=ones)
+        word_ids = np.fromiter((vectors._word_id[w] for w in words), dtype=np.int64, count=len(words))
+        matrix, _ = vectors._compose(*_prepend(word_ids, ngram_ids, ngram_counts))
         return cls(words, matrix, model=model)
 
     @classmethod
@@ -225,16 +224,8 @@ class StaticVectors:
         marked = [BOW + text if start else text for text, start in zip(texts, starts)]
         ngram_ids, ngram_counts = self._subword_rows(marked, bow=np.array(starts, dtype=bool), eow=np.zeros(len(texts), dtype=bool))
         # A word-start vocabulary word's own row comes first, then its n-grams (fastText's order).
-        word_ids = np.array([self._model.get_word_id(t) if s and t in self._row else -1 for t, s in zip(texts, starts)], dtype=np.int64)
-        has_word = word_ids >= 0
-        counts = ngram_counts + has_word
-        offsets = np.cumsum(counts) - counts
-        ids = np.empty(int(counts.sum()), dtype=np.int64)
-        ids[offsets[has_word]] = word_ids[has_word]
-        owner = np.repeat(np.arange(len(texts)), ngram_counts)
-        within = np.arange(len(ngram_ids)) - np.repeat(np.cumsum(ngram_counts) - ngram_counts, ngram_counts)
-        ids[offsets[owner] + has_word[owner] + within] = ngram_ids
-        return self._compose(ids, counts)
+        word_ids = np.array([self._word_id[t] if s and t in self._row else -1 for t, s in zip(texts, starts)], dtype=np.int64)
+        return self._compose(*_prepend(word_ids, ngram_ids, ngram_counts))
 
     def rotated(self, rotation: Any) -> StaticVectors:
         """A view of these vectors with the orthogonal ``rotation`` (d, d) composed in (``x @ rotation``).
@@ -280,26 +271,47 @@ class StaticVectors:
         and counts (N,) int64.
         """
         hashes, counts = ngram_hashes(marked, minn=self._minn, maxn=self._maxn, bow=bow, eow=eow)
+        if not self._bucket:  # no n-gram buckets: nothing composes
+            return np.zeros(0, dtype=np.int64), np.zeros(len(marked), dtype=np.int64)
         # fastText numbers the buckets after the words: nwords + hash % bucket.
-        n_words = np.asarray(self._model.f.getInputMatrix()).shape[0] - self._bucket
-        return n_words + (hashes % np.uint32(self._bucket)).astype(np.int64), counts
+        return self._model.n_words + (hashes % np.uint32(self._bucket)).astype(np.int64), counts
 
     def _compose(self, ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Average input rows: ids (M,) int64, the first ``counts[0]`` for string 0 and so on.
 
         Returns (N, d) float32 (rotated) and found (N,) bool (``counts > 0``).
         """
-        unique, inverse = np.unique(ids, return_inverse=True)
-        # A view of the model's own input matrix (no copy); it lives as long as self._model.
-        input_matrix = np.asarray(self._model.f.getInputMatrix())
-        table = input_matrix[unique] if len(unique) else np.zeros((0, self.dim), dtype=np.float32)
-        weights = np.repeat(1.0 / np.maximum(counts, 1), counts)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        averaging = sparse.csr_matrix((weights, inverse.reshape(-1), indptr), shape=(len(counts), len(unique)))
-        vectors = np.asarray(averaging @ table.astype(np.float64), dtype=np.float32)
+        vectors = np.zeros((len(counts), self.dim), dtype=np.float32)
+        for start in range(0, len(counts), _COMPOSE_BLOCK):  # blocks of strings, so memory stays bounded
+            stop = min(start + _COMPOSE_BLOCK, len(counts))
+            block = ids[indptr[start] : indptr[stop]]
+            if not len(block):
+                continue
+            unique, inverse = np.unique(block, return_inverse=True)
+            # Only these rows of the memory-mapped input matrix are read from the file.
+            table = np.asarray(self._model.input[unique], dtype=np.float64)
+            n = counts[start:stop]
+            weights = np.repeat(1.0 / np.maximum(n, 1), n)
+            averaging = sparse.csr_matrix((weights, inverse.reshape(-1), indptr[start : stop + 1] - indptr[start]),
+                                          shape=(stop - start, len(unique)))
+            vectors[start:stop] = averaging @ table
         if self._rotation is not None:
             vectors = vectors @ self._rotation
         return vectors, counts > 0
+
+
+def _prepend(first: np.ndarray, ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Put ``first[i]`` before string i's ids where it is >= 0: first (N,), ids (M,), counts (N,) -> (ids', counts')."""
+    has = first >= 0
+    total = counts + has
+    offsets = np.cumsum(total) - total
+    out = np.empty(int(total.sum()), dtype=np.int64)
+    out[offsets[has]] = first[has]
+    owner = np.repeat(np.arange(len(counts)), counts)
+    within = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out[offsets[owner] + has[owner] + within] = ids
+    return out, total
 
 
 def ngram_hashes(
