@@ -190,4 +190,4 @@ def test_a_full_run_keeps_the_warm_start_alone_which_loads_onto_the_base_model(t
     a, b = load_file(full.out / WARM_FOLDER / ENCODERS), load_file(alone.out / ENCODERS)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(load_file(full.out / ENCODERS)["input_encoder.out.weight"], a["input_encoder.out.weight"])  # LoRA stage moved on
-    assert Zip2ZipLM.from_pretrained(full.out / WARM_FOLDER, model=base).positions == "codes"
+    assert Zip2ZipLM.from_pretrained(full.out / WARM_FOLDER, model=base).positions == TINY.positions == "base"  # the settings travel with the encoders
