@@ -13,10 +13,12 @@ method gets the same inputs, built once here and cached:
 * the FreeDict eng-deu dictionary (Debian), as a TSV;
 * the source embedding matrix and both tokenizers, as files.
 
-Each initializer runs in its own process (``recipes/retok_init.py`` for retok,
-``recipes/reference_init.py`` in ``.venv-ref`` for ``wechsel==0.0.4`` and ``deepfocus==1.0.1``),
-which times only the initialization and reads its peak RSS from the kernel. The matrix is then
-scored here. Rows are cached in ``<out>.partial/`` so an interrupted run resumes.
+Each initializer runs ``--repeats`` times (3; the median time is reported), each run in its own
+process (``recipes/retok_init.py`` for retok, ``recipes/reference_init.py`` in ``.venv-ref`` for
+``wechsel==0.0.4`` and ``deepfocus==1.0.1``), which times only the initialization and reads its
+peak RSS from the kernel; every input file is read once before each run, so no row pays for the
+disk. The last run's matrix is then scored here. Rows are cached in ``<out>.partial/`` so an
+interrupted run resumes.
 
 retok caches two things per source model that do not depend on the target: the ``compose`` fit
 (also the default prior of wechsel, focus and tokenadapt) and the MiniLM encodings of token
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -140,9 +143,22 @@ def warm_caches(inputs: dict[str, str], work: Path) -> dict[str, float]:
     return seconds
 
 
+def warm_page_cache(inputs: dict[str, str]) -> None:
+    """Read every input file once, so that no timed row pays for the disk (the OS may have dropped them since)."""
+    for value in inputs.values():
+        path = Path(value)
+        for file in [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []:
+            if file.is_file():
+                with open(file, "rb") as f:
+                    while f.read(1 << 24):
+                        pass
+
+
 def run_init(row: dict[str, Any], inputs: dict[str, str], tokenizer: str, out: Path) -> dict[str, Any]:
     """Run one initializer in its own process; return its JSON report (time, peak RSS, counts)."""
     common = ["--source-tokenizer", inputs["model"], "--target-tokenizer", tokenizer, "--source-embeddings", inputs["source_matrix"], "--out", str(out)]
+    if row.get("donor"):
+        common += ["--donor-embeddings", row["donor"]]
     if row.get("reference"):
         if not REFERENCE_PYTHON.exists():
             raise FileNotFoundError(f"{REFERENCE_PYTHON} is missing; build it with `bash recipes/reference_env.sh`")
@@ -189,11 +205,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def publish(work: Path, out: Path, results: dict[str, Any], table: str, draw: Any, figure: str) -> None:
-    """Write results.json, results.md and the figure (``draw(path)``) into ``work``, then rename it to ``out``; print them."""
+def publish(work: Path, out: Path, results: dict[str, Any], table: str, draw: Any = None, figure: str = "") -> None:
+    """Write results.json, results.md and the figure (``draw(path)``, if any) into ``work``, then rename it to ``out``; print them."""
     atomic_write_text(work / "results.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(work / "results.md", table)
-    draw(work / figure)
+    if draw is not None:
+        draw(work / figure)
     if out.exists():
         shutil.rmtree(out)
     os.replace(work, out)
@@ -207,11 +224,14 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=32000)
     parser.add_argument("--max-bytes", type=int, default=65536)
     parser.add_argument("--skip-reference", action="store_true", help="leave out the wechsel/deepfocus reference rows")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per initializer; the median time is reported")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1; got {args.repeats}")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     work = out.parent / f"{out.name}.partial"
-    resume_or_start(work, {"vocab_size": args.vocab_size, "max_bytes": args.max_bytes})
+    resume_or_start(work, {"vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "repeats": args.repeats})
     inputs = cached_json(work / "inputs.json", lambda: build_inputs(work, args.vocab_size))
     text = held_out_text(assets.lohelp().text("de"), max_bytes=args.max_bytes)
     (work / "rows").mkdir(exist_ok=True)
@@ -221,11 +241,16 @@ def main() -> None:
     def evaluate(row: dict[str, Any], n: int, tokenizer: str) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
             matrix = work / "rows" / f"{n:02d}.safetensors"
-            init = run_init(row, inputs, inputs[tokenizer], matrix)
+            runs = []
+            for _ in range(args.repeats):  # every run writes the same matrix (seeded); the last one is scored
+                warm_page_cache(inputs)
+                runs.append(run_init(row, inputs, inputs[tokenizer], matrix))
             scored = score(inputs, inputs[tokenizer], matrix, text)
             matrix.unlink()  # 74 MB each; the JSON keeps everything reported
-            return {**row, "tokenizer": TOKENIZER_NAMES[tokenizer], **scored, "init_seconds": init["init_seconds"],
-                    "init_peak_rss_mib": init.get("init_peak_rss_mib"), "init": init}
+            seconds = [r["init_seconds"] for r in runs]
+            return {**row, "tokenizer": TOKENIZER_NAMES[tokenizer], **scored, "init_seconds": statistics.median(seconds),
+                    "init_seconds_runs": seconds, "init_peak_rss_mib": max(r.get("init_peak_rss_mib") or 0.0 for r in runs),
+                    "init": runs[-1]}
 
         result = cached_json(work / "rows" / f"{n:02d}.json", compute)
         print(f"{result['label']} [{result['implementation']}] ({tokenizer}): BPB {result['bpb']:.3f}, "

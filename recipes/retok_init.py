@@ -31,20 +31,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--options", default="{}", help="JSON object of method options")
     p.add_argument("--source-tokenizer", type=Path, required=True)
     p.add_argument("--target-tokenizer", type=Path, required=True)
-    p.add_argument("--source-embeddings", type=Path, required=True, help='safetensors with key "weight" (V_s, d)')
+    p.add_argument("--source-embeddings", type=Path, required=True, help='safetensors with key "weight" (V_s, d), kept in its stored dtype')
+    p.add_argument("--donor-embeddings", type=Path, help='for a donor method: safetensors with key "weight" (V_t, d\'), the donor over the target tokenizer')
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
 
     from safetensors.torch import load_file, save_file
 
     from retok.atomic import atomic_write_text
+    from retok.transfer.donor import Donor
     from retok.transfer.embeddings import TokenEmbeddings
     from retok.transfer.initializers import init_embeddings
     from retok.loading import load_tokenizer
 
     source_tok, target_tok = load_tokenizer(args.source_tokenizer), load_tokenizer(args.target_tokenizer)
-    source = TokenEmbeddings(source_tok, load_file(args.source_embeddings)["weight"].float())
-    options = json.loads(args.options)
+    source = TokenEmbeddings(source_tok, load_file(args.source_embeddings)["weight"])
+    if args.donor_embeddings:
+        options = {"donor": Donor(TokenEmbeddings(target_tok, load_file(args.donor_embeddings)["weight"]), str(args.donor_embeddings))}
+    else:
+        options = {}
+    options.update(json.loads(args.options))
     reset = _reset_peak_rss()
     rss_before = _status_mib("VmRSS")
     start = time.perf_counter()
@@ -52,14 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - start
     report = {
         "method": args.method,
-        "options": options,
+        "options": {k: v for k, v in options.items() if k != "donor"},
+        "donor": str(args.donor_embeddings) if args.donor_embeddings else None,
         "init_seconds": seconds,
         "rss_before_init_mib": rss_before,
         "init_peak_rss_mib": _status_mib("VmHWM") if reset else None,
         "report": result.report.to_dict(),
     }
     tmp = args.out.with_name(args.out.name + ".tmp")
-    save_file({"weight": result.embeddings.input.contiguous()}, str(tmp))
+    save_file({"weight": result.embeddings.input.float().contiguous()}, str(tmp))
     tmp.replace(args.out)
     atomic_write_text(Path(str(args.out) + ".json"), json.dumps(report, indent=2) + "\n")
     print(f"{args.method}: {seconds:.1f} s, peak RSS {report['init_peak_rss_mib']} MiB, {result.report}")

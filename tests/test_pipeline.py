@@ -24,6 +24,7 @@ from retok.vocab.pipeline import (
     find_component,
     is_space_marker_step,
     mentions,
+    pipeline_spec,
     writes_space_marker,
 )
 from retok.vocab.train import train_tokenizer
@@ -90,6 +91,15 @@ def traits(tokenizer: PreTrainedTokenizerBase) -> tuple[bool, bool, bool]:
 
 def test_every_fixture_tokenizer_has_a_known_family():
     assert set(fixture_builders()) == set(FAMILY_OF_FIXTURE)
+
+
+@pytest.mark.parametrize("name", FAMILY_OF_FIXTURE)
+def test_pipeline_spec_is_the_backend_json_without_the_vocabulary(name, sources, trained):
+    for tokenizer in (sources[name], trained[name]):
+        spec, full = pipeline_spec(tokenizer), backend_json(tokenizer)
+        assert {k: v for k, v in spec.items() if k != "model"} == {k: full[k] for k in spec if k != "model"}
+        assert spec["model"] == {k: full["model"][k] for k in spec["model"]} and "vocab" not in spec["model"]
+        assert family_of(spec) == family_of(full)
 
 
 @pytest.mark.parametrize("name", FAMILY_OF_FIXTURE)

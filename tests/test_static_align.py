@@ -114,6 +114,24 @@ def test_pairs_in_vocab_tries_case_variants():
     assert pairs_in_vocab(pairs, en, de, case_variants=False) == [("dog", "Hund")]
 
 
+def test_pairs_in_vocab_is_every_variant_combination_in_dictionary_order():
+    rng = np.random.default_rng(0)
+    spellings = ["haus", "Haus", "HAUS", "hAUS", "straße", "Straße", "ǆungla", "ǅungla", "dog", "Dog"]
+    en = StaticVectors.from_matrix(spellings[::2], np.eye(5, dtype=np.float32))
+    de = StaticVectors.from_matrix(spellings[1::2], np.eye(5, dtype=np.float32))
+    pairs = [(spellings[i], spellings[j]) for i, j in rng.integers(0, len(spellings), (200, 2))]
+
+    def variants(word):  # as is, lower, title: each once
+        return list(dict.fromkeys((word, word.lower(), word.title())))
+
+    expected = {}
+    for s, t in pairs:
+        for sv in (v for v in variants(s) if v in en):
+            for tv in (v for v in variants(t) if v in de):
+                expected.setdefault((sv, tv), None)
+    assert pairs_in_vocab(pairs, en, de) == list(expected)
+
+
 def test_no_shared_pairs_is_a_clear_error():
     en, de, _ = rotated_copy(n=30)
     with pytest.raises(RetokError, match=r"none of the 2 dictionary pairs.*30 source words, 30 target words.*direction"):

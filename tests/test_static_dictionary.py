@@ -101,6 +101,10 @@ def test_read_pairs_reports_the_bad_line(tmp_path):
         read_pairs(path)
     path.write_text("house\tHaus\n\n dog \tHund\n", encoding="utf-8")
     assert read_pairs(path) == [("house", "Haus"), ("dog", "Hund")]
+    for bad in ("cat\t\tKatze", "cat\tKatze\tchat", "cat\t ", "\tKatze"):  # three fields, or an empty one
+        path.write_text(f"house\tHaus\r\n{bad}\r\n", encoding="utf-8")
+        with pytest.raises(RetokError, match=r"d\.tsv:2: expected 'source<TAB>target'"):
+            read_pairs(path)
 
 
 def test_load_dictionary_names_the_freedict_form_for_a_missing_file(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from retok.errors import RetokError
 from retok.transfer.static import StaticVectors, train_fasttext
+from retok.transfer.static import fasttext_bin
 from retok.transfer.static.vectors import ngram_hashes
 
 MINN, MAXN = 3, 4
@@ -56,6 +57,16 @@ def test_every_vocabulary_vector_equals_fasttexts_get_word_vector(vectors, fastt
 def test_the_input_matrix_is_memory_mapped_not_read(vectors, fasttext_model):
     assert isinstance(vectors._model.input, np.memmap)
     np.testing.assert_array_equal(vectors._model.input, fasttext_model.get_input_matrix())
+
+
+def test_rows_read_window_by_window_are_the_input_rows(vectors, fasttext_model, monkeypatch):
+    matrix = fasttext_model.get_input_matrix()
+    ids = np.sort(np.random.default_rng(0).integers(0, len(matrix), 500))  # repeats included
+    monkeypatch.setattr(fasttext_bin, "WINDOW_BYTES", 7 * 4 * vectors.dim)  # 7 rows a window: offsets off the page grid
+    parts = list(vectors._model.read_rows(ids))
+    assert len(parts) > 1 and [(a, b) for a, b, _ in parts] == sorted((a, b) for a, b, _ in parts)
+    assert parts[0][0] == 0 and parts[-1][1] == len(ids) and all(p[1] == q[0] for p, q in zip(parts, parts[1:]))
+    np.testing.assert_array_equal(np.concatenate([rows for _, _, rows in parts]), matrix[ids])
 
 
 def test_full_word_composition_matches_fasttext(vectors, fasttext_model):

@@ -1,7 +1,10 @@
 """The learned composition: fitted in blocks, cached per source matrix, and the same as the one-shot fit."""
 
+import pytest
 import torch
 
+from retok.testing import GERMAN, tiny_tokenizer
+from retok.vocab.train import train_tokenizer
 from retok.transfer.initializers import subword
 from retok.vocab.pieces import pad_pieces
 
@@ -32,6 +35,31 @@ def test_prediction_in_blocks_equals_one_product(monkeypatch):
     expected = subword.piece_features(table, pieces) @ weights
     monkeypatch.setattr(subword, "CHUNK", 4)
     assert torch.allclose(subword.apply_composition(table, weights, pieces), expected)
+    mean = subword.pool_pieces(table, pieces)  # the FVT rows a caller already has
+    assert torch.allclose(subword.apply_composition(table, weights, pieces, mean=mean), expected)
+
+
+def test_the_fvt_blend_folded_into_the_map_is_the_blend_of_the_rows():
+    table, triples = toy_merges()
+    weights = subword.fit_composition(table, triples, 0.1).float()
+    pieces = pad_pieces([[1, 2, 3], [4], [5, 6], [7, 1, 1, 2]])
+    mean = subword.pool_pieces(table, pieces)
+    blended = 0.35 * subword.apply_composition(table, weights, pieces) + 0.65 * mean
+    assert torch.allclose(subword.apply_composition(table, subword.with_fvt_blend(weights, 0.65), pieces), blended, atol=1e-6)
+
+
+def test_a_source_fit_is_the_fit_on_its_merges_and_cached_without_reading_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("RETOK_CACHE", str(tmp_path))
+    tokenizer = tiny_tokenizer()
+    table = torch.randn(len(tokenizer), 4, generator=torch.Generator().manual_seed(0))
+    expected = subword.fit_composition(table, subword.merge_triples(tokenizer, len(table)), 10.0).float()
+    first = subword.source_composition(tokenizer, table, 10.0)
+    assert torch.allclose(first, expected)
+    with monkeypatch.context() as patch:
+        patch.setattr(subword, "merge_triples", lambda *a: pytest.fail("a cached fit read the merges"))
+        assert torch.equal(subword.source_composition(tokenizer, table, 10.0), first)
+    other = train_tokenizer(GERMAN, vocab_size=len(tokenizer) - 20, like=tokenizer, progress=False)  # other merges
+    assert not torch.equal(subword.source_composition(other, table, 10.0), first)
 
 
 def test_a_fit_is_cached_per_source_matrix_and_penalty(monkeypatch, tmp_path):

@@ -31,8 +31,8 @@ from retok._registry import Registry
 from retok.errors import RetokError
 from retok.vocab.pieces import PAD, piece_counts
 from .embeddings import TokenEmbeddings
-from .initializers.combine import blend, pool_pieces
-from .initializers.subword import apply_composition, composition, merge_triples
+from .initializers.combine import pool_pieces
+from .initializers.subword import apply_composition, source_composition, with_fvt_blend
 
 
 class RowPredictor(Protocol):
@@ -105,13 +105,12 @@ class ComposePredictor:
     def __post_init__(self) -> None:
         if not 0.0 <= self.fvt_weight <= 1.0:
             raise RetokError(f"fvt_weight must be in [0, 1]; got {self.fvt_weight}")
-        triples = merge_triples(self.source.tokenizer, self.source.input.shape[0])
         tables = [self.source.input.float()] + ([] if self.source.output is None else [self.source.output.float()])
-        self._fits = [(t, composition(t, triples, self.ridge)) for t in tables]
+        self._fits = [(t, with_fvt_blend(source_composition(self.source.tokenizer, t, self.ridge), self.fvt_weight)) for t in tables]
 
     def predict(self, pieces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         pieces = check_pieces(pieces, self.source.input.shape[0])
-        rows = [blend(apply_composition(t, w, pieces), pool_pieces(t, pieces), self.fvt_weight) for t, w in self._fits]
+        rows = [apply_composition(t, w, pieces) for t, w in self._fits]
         return rows[0], rows[1] if len(rows) > 1 else None
 
     def fingerprint(self) -> str:

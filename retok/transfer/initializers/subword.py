@@ -24,6 +24,7 @@ import hashlib
 import io
 import pickle
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -34,9 +35,9 @@ from retok.errors import RetokError
 from retok.transfer.embeddings import TokenEmbeddings
 from retok.vocab.canonical import VocabAlignment
 from retok.vocab.pieces import last_pieces, piece_counts
-from retok.vocab.pipeline import backend_json
+from retok.vocab.pipeline import backend_json, fast_backend
 from .base import NewRows, gaussian_rows, source_statistics
-from .combine import blend, pool_pieces
+from .combine import pool_pieces
 
 Prior = Literal["fvt", "compose"]
 Pooling = Literal["mean", "first", "last"]
@@ -128,16 +129,40 @@ def fit_composition(table: torch.Tensor, triples: torch.Tensor, penalty: float) 
     return torch.linalg.solve(system, lift.T @ cross)
 
 
-def apply_composition(table: torch.Tensor, weights: torch.Tensor, pieces: torch.Tensor) -> torch.Tensor:
-    """X W for each row's pieces: table (V, d), weights (3d + 1, d), pieces (N, L) -> (N, d) in table's dtype."""
+def apply_composition(table: torch.Tensor, weights: torch.Tensor, pieces: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """X W for each row's pieces: table (V, d), weights (3d + 1, d), pieces (N, L) -> (N, d) in table's dtype.
+
+    ``mean`` (N, d), when given, is the pieces' mean already computed (the FVT rows), so it is not
+    pooled again. X W is summed part by part, ``b + mean W_m + first W_f + last W_l``, without
+    building the (N, 3d + 1) features, and the first and last terms project each *distinct* piece
+    once: the new tokens of a vocabulary share few end pieces (26k German tokens over SmolLM2
+    have 3.6k distinct first pieces and 2.4k last ones), so those two products cost a fraction of
+    N d^2. Blocks of ``CHUNK`` rows keep the memory bounded.
+    """
     w = weights.float()
-    out = torch.empty(len(pieces), table.shape[1], dtype=table.dtype)
+    d = table.shape[1]
+    w_mean, w_first, w_last, bias = w[:d], w[d : 2 * d], w[2 * d : 3 * d], w[3 * d]
+    out = torch.empty(len(pieces), d, dtype=table.dtype)
     for start in range(0, len(pieces), CHUNK):
-        out[start : start + CHUNK] = piece_features(table, pieces[start : start + CHUNK]) @ w
+        block = pieces[start : start + CHUNK]
+        m = pool_pieces(table, block) if mean is None else mean[start : start + CHUNK]
+        y = torch.addmm(bias, m.float(), w_mean)
+        for ends, w_end in ((block[:, 0], w_first), (last_pieces(block), w_last)):
+            distinct, which = torch.unique(ends.clamp(min=0), return_inverse=True)
+            y += (table[distinct].float() @ w_end)[which]
+        out[start : start + CHUNK] = y
     return out
 
 
-def _update_digest(h: Any, t: torch.Tensor) -> None:
+def with_fvt_blend(weights: torch.Tensor, fvt_weight: float) -> torch.Tensor:
+    """W' with X W' = (1 - f) X W + f mean (the blend with FVT folded into the map): (3d + 1, d) -> (3d + 1, d)."""
+    d = weights.shape[1]
+    folded = (1.0 - fvt_weight) * weights
+    folded[:d] += fvt_weight * torch.eye(d, dtype=weights.dtype)
+    return folded
+
+
+def _digest(h: Any, t: torch.Tensor) -> None:
     h.update(f"{t.dtype}{tuple(t.shape)}".encode())
     h.update(t.detach().contiguous().view(-1).view(torch.uint8).numpy().data)
 
@@ -149,18 +174,12 @@ def _load_fit(path: Path) -> torch.Tensor | None:
         return None
 
 
-def composition(table: torch.Tensor, triples: torch.Tensor, penalty: float) -> torch.Tensor:
-    """:func:`fit_composition` as float32, cached on disk by a digest of (table, merges, penalty).
-
-    The fit takes seconds (a minute for a 262k vocabulary); the digest a fraction of that.
-    """
-    h = hashlib.blake2b(f"compose-fit-{FIT_FORMAT}-{penalty!r}".encode(), digest_size=16)
-    _update_digest(h, table)
-    _update_digest(h, triples)
+def _cached_fit(h: Any, fit: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """The fit stored under the digest ``h`` in ``cache_dir()/compose-fits/``, else ``fit()`` as float32, stored."""
     path = cache_dir() / "compose-fits" / f"{h.hexdigest()}.pt"
     weights = _load_fit(path)
     if weights is None:
-        weights = fit_composition(table, triples, penalty).float()
+        weights = fit().float()
         buffer = io.BytesIO()
         torch.save(weights, buffer)
         try:
@@ -168,6 +187,33 @@ def composition(table: torch.Tensor, triples: torch.Tensor, penalty: float) -> t
         except OSError:  # a read-only cache only costs the refit next time
             pass
     return weights
+
+
+def _fit_digest(kind: str, table: torch.Tensor, penalty: float) -> Any:
+    h = hashlib.sha256(f"compose-fit-{FIT_FORMAT}-{kind}-{penalty!r}".encode())  # sha256: hardware-accelerated, 2x blake2b
+    _digest(h, table)
+    return h
+
+
+def composition(table: torch.Tensor, triples: torch.Tensor, penalty: float) -> torch.Tensor:
+    """:func:`fit_composition` as float32, cached on disk by a digest of (table, merges, penalty).
+
+    The fit takes seconds (a minute for a 262k vocabulary); the digest a fraction of that.
+    """
+    h = _fit_digest("triples", table, penalty)
+    _digest(h, triples)
+    return _cached_fit(h, lambda: fit_composition(table, triples, penalty))
+
+
+def source_composition(tokenizer: Any, table: torch.Tensor, penalty: float) -> torch.Tensor:
+    """:func:`composition` on the merges of the source ``tokenizer``, keyed by its model's state instead of the merges.
+
+    The key hashes the tokenizer model's serialised state (vocabulary and merges: milliseconds),
+    so a cached fit costs neither parsing the merges nor building :func:`merge_triples`.
+    """
+    h = _fit_digest("tokenizer", table, penalty)
+    h.update(fast_backend(tokenizer, what="the source tokenizer").model.__getstate__())
+    return _cached_fit(h, lambda: fit_composition(table, merge_triples(tokenizer, table.shape[0]), penalty))
 
 
 def compose_rows(source: TokenEmbeddings, alignment: VocabAlignment, *, ridge: float = 10.0, fvt_weight: float = 0.65) -> NewRows:
@@ -178,16 +224,16 @@ def compose_rows(source: TokenEmbeddings, alignment: VocabAlignment, *, ridge: f
     has = piece_counts(alignment.new_pieces) > 0
     if not has.any():
         return prior
-    triples = merge_triples(alignment.source.tokenizer, source.input.shape[0])
     pieces = alignment.new_pieces[has]
     tables = [(source.input, prior.input)] + ([] if source.output is None else [(source.output, prior.output)])
     blended = []
     for table, fvt in tables:
         rows = fvt.clone()
-        rows[has] = blend(apply_composition(table, composition(table, triples, ridge), pieces), fvt[has], fvt_weight)
+        weights = with_fvt_blend(source_composition(alignment.source.tokenizer, table, ridge), fvt_weight)
+        rows[has] = apply_composition(table, weights, pieces, mean=fvt[has])
         blended.append(rows)
     provenance = ["compose" if h else p for h, p in zip(has.tolist(), prior.provenance)]
-    return NewRows(blended[0], blended[1] if len(blended) > 1 else None, provenance, {"training_merges": len(triples)})
+    return NewRows(blended[0], blended[1] if len(blended) > 1 else None, provenance)
 
 
 # ----------------------------------------------------------------------------- the prior of the other methods

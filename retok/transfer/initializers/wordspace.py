@@ -9,6 +9,7 @@ leading space of the key, never from ``decode(id).strip()``.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +19,9 @@ import numpy as np
 from retok.errors import RetokError
 from retok.transfer.static import StaticVectors, align, load_dictionary, train_fasttext
 from retok.vocab.canonical import CanonicalVocab
+
+
+_WHITESPACE = re.compile(r"\s")  # what str.isspace() calls whitespace (Unicode), searched at C speed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,7 +132,7 @@ def token_texts(vocab: CanonicalVocab, ids: list[int]) -> tuple[list[str], list[
                 text = key.lstrip(b" ").decode("utf-8")
             except UnicodeDecodeError:
                 text = ""
-        usable[n] = bool(text.strip()) and not any(c.isspace() for c in text)
+        usable[n] = bool(text) and _WHITESPACE.search(text) is None
         texts.append(text)
         starts.append(start)
     return texts, starts, usable

@@ -70,17 +70,33 @@ def pairs_in_vocab(
     (``str.title``), and every combination found in both vocabularies is kept.
     """
     found: dict[tuple[str, str], None] = {}
+    in_source: dict[str, list[str]] = {}  # word -> its variants in the vocabulary, once per distinct word
+    in_target: dict[str, list[str]] = {}
     for s, t in pairs:
-        for sv in _variants(s, case_variants):
-            if sv in source:
-                for tv in _variants(t, case_variants):
-                    if tv in target:
-                        found.setdefault((sv, tv), None)
+        svs = in_source.get(s)
+        if svs is None:
+            svs = in_source[s] = _variants_in(s, source, case_variants)
+        if not svs:
+            continue
+        tvs = in_target.get(t)
+        if tvs is None:
+            tvs = in_target[t] = _variants_in(t, target, case_variants)
+        for sv in svs:
+            for tv in tvs:
+                found.setdefault((sv, tv), None)
     return list(found)
 
 
-def _variants(word: str, case_variants: bool) -> list[str]:
-    return list(dict.fromkeys((word, word.lower(), word.title()))) if case_variants else [word]
+def _variants_in(word: str, vectors: StaticVectors, case_variants: bool) -> list[str]:
+    """``word``, its lower-cased and its title-cased form (each once), those that ``vectors`` has."""
+    out = [word] if word in vectors else []
+    if case_variants:
+        lower, title = word.lower(), word.title()
+        if lower != word and lower in vectors:
+            out.append(lower)
+        if title != word and title != lower and title in vectors:
+            out.append(title)
+    return out
 
 
 def align(

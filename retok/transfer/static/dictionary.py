@@ -56,21 +56,21 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise RetokError(f"dictionary file {str(path)!r} does not exist; pass a source<TAB>target TSV file or 'freedict:eng-deu'")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RetokError(f"dictionary file {str(path)!r} is not valid UTF-8 ({e.reason}); convert it to UTF-8") from None
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        try:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                fields = [x.strip() for x in line.rstrip("\r\n").split("\t")]
-                if len(fields) != 2 or not all(fields):
-                    raise RetokError(
-                        f"{path}:{line_no}: expected 'source<TAB>target' (two non-empty fields separated by one tab), "
-                        f"got {line.rstrip(chr(10))!r}; fix or delete that line"
-                    )
-                pairs.append((fields[0], fields[1]))
-        except UnicodeDecodeError as e:
-            raise RetokError(f"dictionary file {str(path)!r} is not valid UTF-8 ({e.reason}); convert it to UTF-8") from None
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        source, _, target = line.partition("\t")
+        source, target = source.strip(), target.strip()
+        if source and target and line.count("\t") == 1:
+            pairs.append((source, target))
+        elif line.strip():
+            raise RetokError(
+                f"{path}:{line_no}: expected 'source<TAB>target' (two non-empty fields separated by one tab), "
+                f"got {line.rstrip(chr(13))!r}; fix or delete that line"
+            )
     if not pairs:
         raise RetokError(f"dictionary file {str(path)!r} holds no pairs; write one 'source<TAB>target' line per pair")
     return pairs

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+import torch
 
 from retok.atomic import atomic_write_text
 from retok.errors import RetokError
@@ -33,7 +33,6 @@ BOW, EOW = "<", ">"  # fastText's begin- and end-of-word markers
 _FASTTEXT_EOS = "</s>"
 _TEXT_SUFFIXES = (".vec", ".txt")
 _ORTHOGONAL_TOL = 1e-3
-_COMPOSE_BLOCK = 4096  # strings averaged at once
 # fastText's Dictionary::hash is 32-bit FNV-1a with these constants.
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
@@ -279,23 +278,18 @@ class StaticVectors:
     def _compose(self, ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Average input rows: ids (M,) int64, the first ``counts[0]`` for string 0 and so on.
 
-        Returns (N, d) float32 (rotated) and found (N,) bool (``counts > 0``).
+        Returns (N, d) float32 (rotated) and found (N,) bool (``counts > 0``). The rows are read
+        in file order (:meth:`FastTextBin.read_rows`), each added with its weight 1 / count into its
+        string's float64 sum, so only one window of the memory-mapped matrix is resident at a time.
         """
-        indptr = np.concatenate([[0], np.cumsum(counts)])
-        vectors = np.zeros((len(counts), self.dim), dtype=np.float32)
-        for start in range(0, len(counts), _COMPOSE_BLOCK):  # blocks of strings, so memory stays bounded
-            stop = min(start + _COMPOSE_BLOCK, len(counts))
-            block = ids[indptr[start] : indptr[stop]]
-            if not len(block):
-                continue
-            unique, inverse = np.unique(block, return_inverse=True)
-            # Only these rows of the memory-mapped input matrix are read from the file.
-            table = np.asarray(self._model.input[unique], dtype=np.float64)
-            n = counts[start:stop]
-            weights = np.repeat(1.0 / np.maximum(n, 1), n)
-            averaging = sparse.csr_matrix((weights, inverse.reshape(-1), indptr[start : stop + 1] - indptr[start]),
-                                          shape=(stop - start, len(unique)))
-            vectors[start:stop] = averaging @ table
+        owner = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
+        weight = torch.from_numpy(np.repeat(1.0 / np.maximum(counts, 1), counts))
+        order = np.argsort(ids)
+        sums = torch.zeros(len(counts), self.dim, dtype=torch.float64)
+        for a, b, rows in self._model.read_rows(ids[order]):
+            picked = torch.from_numpy(order[a:b])
+            sums.index_add_(0, owner[picked], torch.from_numpy(rows).double() * weight[picked, None])
+        vectors = sums.numpy().astype(np.float32)
         if self._rotation is not None:
             vectors = vectors @ self._rotation
         return vectors, counts > 0
