@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 # = retok's WordVectorOptions defaults; one thread, so that the vectors (and every row) are the same on every run
 WORD_VECTORS = {"dim": 100, "epochs": 10, "min_count": 3, "threads": 1, "bucket": 2_000_000}  # bucket: fastText's own default
+TARGET_SPEEDUP = 3.0  # every retok init at least this many times faster than its reference, in both settings
 TOKENIZER_NAMES = {"tokenizer": "de-bpe-32k", "supertokenizer": "de-bpe-32k-supertokens"}
 COLUMNS = [
     ("label", "initializer"),
@@ -273,6 +274,7 @@ def main() -> None:
     fvt = next(r["bpb"] for r in rows if r["label"] == "fvt")
     targets: dict[str, Any] = {
         "warmup_seconds": warmup,
+        "repeats": args.repeats,
         "best_retok": {"label": best["label"], "bpb": best["bpb"], "target": 2.10, "met": best["bpb"] <= 2.10},
         "below_fvt": [r["label"] for r in rows if r["implementation"] == "retok" and r["method"] not in ("mean", "fvt")
                       and "paper" not in r["label"] and r["bpb"] > fvt + 1e-3],
@@ -286,7 +288,9 @@ def main() -> None:
                 "bpb_ours": ours["bpb"], "bpb_ours_paper_setting": paper["bpb"], "bpb_reference": ref["bpb"],
                 "speedup": ref["init_seconds"] / ours["init_seconds"],
                 "speedup_paper_setting": ref["init_seconds"] / paper["init_seconds"],
+                "target_speedup": TARGET_SPEEDUP,  # retok's wechsel time includes loading its vectors; the reference's does not
             }
+            targets[method]["met"] = min(targets[method]["speedup"], targets[method]["speedup_paper_setting"]) >= TARGET_SPEEDUP
             if method == "wechsel":  # the reference is timed without loading its fastText models; so is this pair
                 load = lambda r: r["init"]["report"].get("details", {}).get("vectors_seconds", 0.0)  # noqa: E731
                 targets[method]["speedup_same_work"] = ref["init_seconds"] / (ours["init_seconds"] - load(ours))

@@ -8,7 +8,7 @@ as in the init benchmark: only the initialization is timed, and its peak RSS is 
 high-water mark of that step, the loaded source and tokenizers included) ``--repeats`` times;
 the table gives the median time and the largest peak.
 
-The inputs are the init benchmark's (its cache is reused: word vectors, dictionary, German
+The inputs are the init benchmark's (its output, or its cache, is reused: word vectors, dictionary, German
 tokenizer, SmolLM2); the FOCUS rows use a token-level fastText model per target trained on the
 German training paragraphs tokenized by that target. The donor methods (``omp``, ``linear``)
 run where a donor exists, Gemma -> SmolLM2's tokenizer with SmolLM2's embeddings; the
@@ -116,7 +116,8 @@ def warm_caches(inputs: dict[str, str], work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/init-large-source")
-    parser.add_argument("--bench-work", default="runs/init-benchmark.partial", help="the init benchmark's cache of inputs (built if missing)")
+    parser.add_argument("--bench", default="runs/init-benchmark",
+                        help="the init benchmark's output (its results.json names the inputs); if missing, its inputs are built in BENCH.partial")
     parser.add_argument("--repeats", type=int, default=3, help="runs per row; the median time and the largest peak are reported")
     parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB)
     parser.add_argument("--overwrite", action="store_true")
@@ -126,9 +127,13 @@ def main() -> None:
     out = check_output_dir(args.out, overwrite=args.overwrite)
     work = out.parent / f"{out.name}.partial"
     resume_or_start(work, {"repeats": args.repeats})
-    bench = Path(args.bench_work)
-    bench.mkdir(parents=True, exist_ok=True)
-    inputs = cached_json(bench / "inputs.json", lambda: build_inputs(bench, 32000))
+    bench = Path(args.bench)
+    if (bench / "results.json").is_file():
+        inputs = json.loads((bench / "results.json").read_text())["inputs"]
+    else:
+        partial = bench.parent / f"{bench.name}.partial"
+        partial.mkdir(parents=True, exist_ok=True)
+        inputs = cached_json(partial / "inputs.json", lambda: build_inputs(partial, 32000))
     inputs = cached_json(work / "inputs.json", lambda: large_inputs(work, inputs))
     warmup = cached_json(work / "warmup.json", lambda: warm_caches(inputs, work))
     print(f"caches warmed: {warmup}", flush=True)
