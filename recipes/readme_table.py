@@ -61,6 +61,7 @@ def render_init(run: Path) -> str:
     docs = Path(__file__).resolve().parents[1] / "docs"
     docs.mkdir(exist_ok=True)
     shutil.copyfile(run / "bpb.png", docs / "init-benchmark.png")
+    shutil.copyfile(run / "results.json", docs / "init-benchmark-results.json")
     targets = json.loads((run / "results.json").read_text(encoding="utf-8"))["targets"]
     lines = [f"- best retok heuristic: {targets['best_retok']['label']}, {targets['best_retok']['bpb']:.3f} BPB (target <= 2.10)"]
     if "repeats" in targets:
@@ -89,7 +90,8 @@ def render_init(run: Path) -> str:
 
 
 def render_large_source(run: Path) -> str:
-    """Every initializer's time and peak RSS with Gemma-3-270m's 262k vocabulary as the source."""
+    """Every initializer's time and peak RSS with Gemma-3-270m's 262k vocabulary as the source; results.json copied to docs/."""
+    shutil.copyfile(run / "results.json", Path(__file__).resolve().parents[1] / "docs" / "init-large-source-results.json")
     targets = json.loads((run / "results.json").read_text(encoding="utf-8"))["targets"]
     over = ", ".join(f"{o['target']} {o['label']} ({o['peak_rss_mib']:.0f} MiB)" for o in targets["over_limit"]) or "none"
     cold = ", ".join(f"{k} {v:.1f} s" for k, v in targets["warmup_seconds"].items())

@@ -91,6 +91,7 @@ INDEX_FORMAT = 1
 
 #: ``kind="auto"`` uses exact search up to this many rows and HNSW above it.
 AUTO_EXACT_MAX_ROWS = 200_000
+ROWS_BLOCK = 65536  # rows gathered (and normalized) at a time by NeighbourIndex.of_rows
 
 # Rows per group in the group-max top-k; 64 keeps the gathered candidates (k * 64 per query) small
 # while the per-group max is still a long, vectorizable reduction.
@@ -536,6 +537,23 @@ class NeighbourIndex:
         self._backend = _BACKENDS[kind].build_empty(self._stored(table), metric=self._stored_metric, faiss=self._faiss, options=options)
         self._size = 0
         return self
+
+    @classmethod
+    def of_rows(cls, table: torch.Tensor, rows: torch.Tensor, *, metric: Metric = "cosine", kind: Kind = "exact") -> NeighbourIndex:
+        """An index over ``table[rows]``: table (V, d), rows (R,) int64 -> ids 0..R-1 for those rows, in order.
+
+        The selection is gathered (and normalized, for cosine) ``ROWS_BLOCK`` rows at a time and
+        appended, so a 262k x 640 table costs the index's own copy and one block, not two more full
+        copies. ``exact`` and ``torch`` only: a graph or cell index is built from the whole table.
+        """
+        if kind not in ("exact", "torch"):
+            raise RetokError(f"of_rows builds exact indexes only (kind='exact' or 'torch'); got kind={kind!r}")
+        if rows.numel() == 0:
+            raise RetokError("cannot build an index from 0 rows; pass at least one row id")
+        index = cls(table[rows[:ROWS_BLOCK]], metric=metric, kind=kind)
+        for start in range(ROWS_BLOCK, rows.numel(), ROWS_BLOCK):
+            index.add(table[rows[start : start + ROWS_BLOCK]])
+        return index
 
     def add(self, vectors: Any) -> None:
         """Append (N, d) rows; their ids continue from :attr:`size`."""

@@ -228,3 +228,21 @@ def test_damaged_saved_index_is_refused(clustered, tmp_path):
         NeighbourIndex.load(tmp_path / "idx")
     with pytest.raises(RetokError, match="holds no saved index"):
         NeighbourIndex.load(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_an_index_of_selected_rows_built_in_blocks_equals_one_of_the_gathered_rows(metric, monkeypatch):
+    import retok.index as index_module
+
+    g = torch.Generator().manual_seed(0)
+    table, queries = torch.randn(50, 6, generator=g), torch.randn(9, 6, generator=g)
+    rows = torch.tensor([3, 7, 7, 0, 49, 12, 30, 31, 5, 18, 44])
+    monkeypatch.setattr(index_module, "ROWS_BLOCK", 4)  # three blocks, the last one short
+    blocks = NeighbourIndex.of_rows(table, rows, metric=metric)
+    whole = NeighbourIndex(table[rows], metric=metric, kind="exact")
+    assert len(blocks) == len(rows)
+    got, want = blocks.search(queries, 5), whole.search(queries, 5)
+    torch.testing.assert_close(got[0], want[0])
+    assert torch.equal(got[1], want[1])
+    with pytest.raises(RetokError, match="exact indexes only"):
+        NeighbourIndex.of_rows(table, rows, kind="hnsw")

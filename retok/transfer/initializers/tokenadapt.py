@@ -65,9 +65,9 @@ def piece_similarity(aux: AuxVectors, pieces: torch.Tensor) -> torch.Tensor:
     """
     valid = pieces >= 0
     rows = valid.nonzero()[:, 0]
-    flat = pieces[valid]
+    used, flat = torch.unique(pieces[valid], return_inverse=True)  # only the old tokens that are pieces are normalized
     unit_new = torch.nn.functional.normalize(aux.new, dim=1) * aux.new_found[:, None]
-    unit_old = torch.nn.functional.normalize(aux.old, dim=1) * aux.old_found[:, None]
+    unit_old = torch.nn.functional.normalize(aux.old[used], dim=1) * aux.old_found[used, None]
     sim = torch.zeros(pieces.shape, dtype=unit_new.dtype)
     sim[valid] = (unit_new[rows] * unit_old[flat]).sum(1)
     return sim
@@ -97,7 +97,7 @@ def tokenadapt(source: TokenEmbeddings, alignment: VocabAlignment, config: Token
     queries = aux.new_found.nonzero().squeeze(1)
     details = {"aux": config.aux, **aux.report, "new_tokens_with_vector": int(aux.new_found.sum())}
     if old_ids.numel() and queries.numel():
-        index = NeighbourIndex(aux.old[old_ids], metric="cosine", kind="exact")
+        index = NeighbourIndex.of_rows(aux.old, old_ids, metric="cosine", kind="exact")
         scores, hits = index.search(aux.new[queries], min(config.top_k, len(index)))
         weights = softmax_weights(scores, hits, config.temperature, threshold=config.threshold)
         ids = torch.where(hits >= 0, old_ids[hits.clamp(min=0)], torch.full_like(hits, -1))

@@ -54,15 +54,21 @@ class WECHSELConfig(WordVectorOptions, InitConfig):
     fallback: Literal["prior", "random"] = field(default="prior", metadata={"help": "rows for tokens without a vector: the prior or seeded N(mean, std)"})
 
 
-def knn_mix(source_vectors: torch.Tensor, query_vectors: torch.Tensor, tables: Tables, *, k: int, temperature: float) -> tuple[Tables, torch.Tensor]:
+def knn_mix(
+    source_vectors: torch.Tensor, query_vectors: torch.Tensor, tables: Tables, *, k: int, temperature: float, table_rows: torch.Tensor | None = None
+) -> tuple[Tables, torch.Tensor]:
     """Mix the rows of both tables over each query's k nearest source vectors (cosine).
 
-    source_vectors (S, D), query_vectors (Q, D), tables ((S, d), (S, d) | None) -> mixed ((Q, d), (Q, d) | None),
-    best (Q,) the top cosine per query.
+    source_vectors (S, D), query_vectors (Q, D), tables ((V, d), (V, d) | None) -> mixed ((Q, d), (Q, d) | None),
+    best (Q,) the top cosine per query. Source vector s is table row ``table_rows[s]`` (S,), or row s
+    when ``table_rows`` is None; so the tables are read in place, never gathered into a copy.
     """
     k = min(k, source_vectors.shape[0])
     scores, ids = NeighbourIndex(source_vectors, metric="cosine", kind="exact").search(query_vectors, k)
-    return mix_tables(tables, ids, softmax_weights(scores, ids, temperature)), scores[:, 0]
+    weights = softmax_weights(scores, ids, temperature)
+    if table_rows is not None:
+        ids = torch.where(ids >= 0, table_rows[ids.clamp(min=0)], ids)
+    return mix_tables(tables, ids, weights), scores[:, 0]
 
 
 @register_initializer("wechsel", config=WECHSELConfig, pretty_name="WECHSEL", paper="https://arxiv.org/abs/2112.06598")
@@ -78,8 +84,8 @@ def wechsel(source: TokenEmbeddings, alignment: VocabAlignment, config: WECHSELC
     details = {**space.report, "source_tokens_with_vector": int(src_found.sum()), "new_tokens_with_vector": int(new_found.sum())}
     if src_found.any() and new_found.any():
         kept = torch.tensor(source_ids)[torch.from_numpy(src_found)]
-        tables = (source.input[kept], None if source.output is None else source.output[kept])
-        mixed, best = knn_mix(torch.from_numpy(src_vecs[src_found]), torch.from_numpy(new_vecs[new_found]), tables, k=config.neighbors, temperature=config.temperature)
+        mixed, best = knn_mix(torch.from_numpy(src_vecs[src_found]), torch.from_numpy(new_vecs[new_found]), (source.input, source.output),
+                              k=config.neighbors, temperature=config.temperature, table_rows=kept)
         rows = torch.from_numpy(new_found).nonzero().squeeze(1)
         w = torch.where(best >= config.min_similarity, config.prior_weight, 1.0)
         if (w > 0).any():  # the prior is computed only when some row uses it
