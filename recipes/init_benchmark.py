@@ -129,14 +129,17 @@ def build_inputs(work: Path, vocab_size: int) -> dict[str, str]:
     return inputs
 
 
-def warm_caches(inputs: dict[str, str], work: Path) -> dict[str, float]:
-    """Compute the per-source caches once (compose fit, MiniLM encodings of both vocabularies); their cold seconds."""
+WARMUPS = (
+    ("compose fit", "compose", {}, "tokenizer"),
+    ("MiniLM encodings", "tokenadapt", {"aux": "minilm"}, "tokenizer"),
+    ("MiniLM encodings (supertokens)", "tokenadapt", {"aux": "minilm"}, "supertokenizer"),
+)
+
+
+def warm_caches(inputs: dict[str, str], work: Path, warmups: tuple = WARMUPS) -> dict[str, float]:
+    """Compute the per-source caches once (``(label, method, options, tokenizer key of inputs)`` each); their cold seconds."""
     seconds = {}
-    for label, method, options, tokenizer in (
-        ("compose fit", "compose", {}, "tokenizer"),
-        ("MiniLM encodings", "tokenadapt", {"aux": "minilm"}, "tokenizer"),
-        ("MiniLM encodings (supertokens)", "tokenadapt", {"aux": "minilm"}, "supertokenizer"),
-    ):
+    for label, method, options, tokenizer in warmups:
         out = work / "warmup.safetensors"
         seconds[label] = run_init({"method": method, "options": options}, inputs, inputs[tokenizer], out)["init_seconds"]
         out.unlink()
@@ -219,6 +222,16 @@ def publish(work: Path, out: Path, results: dict[str, Any], table: str, draw: An
     print(json.dumps(results["targets"], indent=2))
 
 
+def open_run(args: argparse.Namespace, settings: dict[str, Any]) -> tuple[Path, Path]:
+    """Check ``--repeats``, ``--out`` (and ``--overwrite``); resume or start ``<out>.partial`` with ``settings`` + repeats."""
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1; got {args.repeats}")
+    out = check_output_dir(args.out, overwrite=args.overwrite)
+    work = out.parent / f"{out.name}.partial"
+    resume_or_start(work, {**settings, "repeats": args.repeats})
+    return out, work
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/init-benchmark")
@@ -228,11 +241,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per initializer; the median time is reported")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
-    if args.repeats < 1:
-        raise SystemExit(f"--repeats must be >= 1; got {args.repeats}")
-    out = check_output_dir(args.out, overwrite=args.overwrite)
-    work = out.parent / f"{out.name}.partial"
-    resume_or_start(work, {"vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "repeats": args.repeats})
+    out, work = open_run(args, {"vocab_size": args.vocab_size, "max_bytes": args.max_bytes})
     inputs = cached_json(work / "inputs.json", lambda: build_inputs(work, args.vocab_size))
     text = held_out_text(assets.lohelp().text("de"), max_bytes=args.max_bytes)
     (work / "rows").mkdir(exist_ok=True)

@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from init_benchmark import build_inputs, publish, run_init, warm_page_cache  # noqa: E402
+from init_benchmark import build_inputs, open_run, publish, run_init, warm_caches, warm_page_cache  # noqa: E402
 
 from retok import assets  # noqa: E402
-from retok.atomic import check_output_dir  # noqa: E402
 from retok.eval import markdown_table  # noqa: E402
 from retok.loading import load_model, load_tokenizer  # noqa: E402
-from retok.training.checkpoints import cached_json, resume_or_start  # noqa: E402
+from retok.training.checkpoints import cached_json  # noqa: E402
 from retok.transfer.initializers.focus import FOCUSConfig, token_level_model  # noqa: E402
 
 LIMIT_MIB = 3 * 1024
@@ -98,19 +97,11 @@ def large_inputs(work: Path, inputs: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def warm_caches(inputs: dict[str, str], work: Path) -> dict[str, float]:
-    """The per-source caches (compose fit, MiniLM encodings of the source and both targets); their cold seconds."""
-    seconds = {}
-    for label, method, options, target in (
-        ("compose fit", "compose", {}, "de"),
-        ("MiniLM encodings (source, de)", "tokenadapt", {"aux": "minilm"}, "de"),
-        ("MiniLM encodings (smollm2)", "tokenadapt", {"aux": "minilm"}, "smollm2"),
-    ):
-        out = work / "warmup.safetensors"
-        seconds[label] = run_init({"method": method, "options": options}, inputs, inputs[f"{target}_tokenizer"], out)["init_seconds"]
-        out.unlink()
-        Path(str(out) + ".json").unlink()
-    return seconds
+WARMUPS = (  # the per-source caches: compose fit, MiniLM encodings of the source and both targets
+    ("compose fit", "compose", {}, "de_tokenizer"),
+    ("MiniLM encodings (source, de)", "tokenadapt", {"aux": "minilm"}, "de_tokenizer"),
+    ("MiniLM encodings (smollm2)", "tokenadapt", {"aux": "minilm"}, "smollm2_tokenizer"),
+)
 
 
 def main() -> None:
@@ -122,11 +113,7 @@ def main() -> None:
     parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
-    if args.repeats < 1:
-        raise SystemExit(f"--repeats must be >= 1; got {args.repeats}")
-    out = check_output_dir(args.out, overwrite=args.overwrite)
-    work = out.parent / f"{out.name}.partial"
-    resume_or_start(work, {"repeats": args.repeats})
+    out, work = open_run(args, {})
     bench = Path(args.bench)
     if (bench / "results.json").is_file():
         inputs = json.loads((bench / "results.json").read_text())["inputs"]
@@ -135,7 +122,7 @@ def main() -> None:
         partial.mkdir(parents=True, exist_ok=True)
         inputs = cached_json(partial / "inputs.json", lambda: build_inputs(partial, 32000))
     inputs = cached_json(work / "inputs.json", lambda: large_inputs(work, inputs))
-    warmup = cached_json(work / "warmup.json", lambda: warm_caches(inputs, work))
+    warmup = cached_json(work / "warmup.json", lambda: warm_caches(inputs, work, WARMUPS))
     print(f"caches warmed: {warmup}", flush=True)
     (work / "rows").mkdir(exist_ok=True)
 
